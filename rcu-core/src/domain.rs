@@ -1,0 +1,339 @@
+//! The [`Rcu`] trait shared by every flavor, and the [`ReadGuard`] that readers hold.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use crate::callback::{RcuCallback, RcuHead};
+use crate::gp::Cookie;
+use crate::sync::{AtomicBool, Ordering};
+
+pub(crate) mod sealed {
+    use crate::callback::CallbackQueue;
+    use crate::gp::{GpEngine, ReaderWait};
+
+    /// The machinery every domain has: grace periods and callbacks.
+    #[derive(Debug)]
+    pub struct DomainCore {
+        pub(crate) engine: GpEngine,
+        pub(crate) callbacks: CallbackQueue,
+    }
+
+    impl DomainCore {
+        crate::sync::const_fn! {
+            pub(crate) fn new() -> Self {
+                Self { engine: GpEngine::new(), callbacks: CallbackQueue::new() }
+            }
+        }
+    }
+
+    /// What a flavor provides to the shared operations. Not nameable outside the crate, so
+    /// [`Rcu`](crate::Rcu) cannot be implemented elsewhere.
+    pub trait Flavor {
+        /// How this flavor waits for readers.
+        type Readers: ReaderWait;
+
+        /// The shared grace-period and callback machinery.
+        fn core(&self) -> &DomainCore;
+
+        /// The flavor's reader tracking.
+        fn readers(&self) -> &Self::Readers;
+
+        /// Called by updaters each time round their wait loop, outside any read-side
+        /// critical section: QSBR reports a quiescent state for the current CPU here (the
+        /// updater is not reading, and without it a CPU that waits for a grace period would
+        /// wait for itself).
+        fn updater_quiesce(&self);
+
+        /// Whether the current CPU is inside a read-side critical section of this domain.
+        /// Exact for the counter flavor; QSBR knows it only in debug builds.
+        fn in_reader(&self) -> bool;
+
+        /// Whether callbacks may run here and now: not inside a read-side critical section of
+        /// this domain. QSBR, which cannot tell in release builds, panics in debug builds
+        /// instead of answering `false`, since its contract forbids the call.
+        fn may_run_callbacks(&self) -> bool;
+
+        /// The platform's wait strategy.
+        fn relax(&self, attempt: u32);
+    }
+}
+
+use sealed::Flavor;
+
+/// An RCU domain: read-side critical sections, grace periods and callbacks.
+///
+/// Implemented by [`Qsbr`](crate::Qsbr) and [`Counter`](crate::Counter); code that only
+/// reads and updates (RCU pointers, lists, a path walker) is generic over it. The trait is
+/// sealed: the grace-period machinery behind the provided methods is internal.
+///
+/// Linux names are given in brackets.
+pub trait Rcu: Flavor + Sync + Sized {
+    /// Enters a read-side critical section [`rcu_read_lock`]. Sections nest. Everything read
+    /// through the guard stays valid until the guard is dropped, and no longer: references
+    /// derived from it borrow from it.
+    #[inline]
+    fn read_lock(&self) -> ReadGuard<'_, Self> {
+        // SAFETY: the guard calls `raw_read_unlock` exactly once, on the same thread (it is
+        // `!Send`), when dropped.
+        unsafe { self.raw_read_lock() };
+        ReadGuard { domain: self, _not_send: PhantomData }
+    }
+
+    /// Enters a read-side critical section without a guard, for callers that cannot hold
+    /// one (an FFI boundary, a kernel's entry code).
+    ///
+    /// # Safety
+    ///
+    /// 1. The caller calls [`raw_read_unlock`](Self::raw_read_unlock) exactly once for this
+    ///    call, on the same CPU (or thread, for the hosted platform).
+    /// 2. Pointers read in the section are not used after that unlock.
+    unsafe fn raw_read_lock(&self);
+
+    /// Leaves a read-side critical section entered with [`raw_read_lock`]
+    /// (Self::raw_read_lock). Debug builds panic when there is no section to leave.
+    ///
+    /// # Safety
+    ///
+    /// The current CPU entered a section with `raw_read_lock` that has not been left yet.
+    unsafe fn raw_read_unlock(&self);
+
+    /// Waits until every read-side critical section that had begun when this was called has
+    /// ended [`synchronize_rcu`]. Concurrent callers share grace periods.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, when called inside a read-side critical section of this domain (a
+    /// deadlock for the counter flavor, a use-after-free for QSBR).
+    fn synchronize(&self) {
+        self.assert_not_in_reader("synchronize");
+        let cookie = self.core().engine.snapshot();
+        self.wait_for(cookie);
+    }
+
+    /// A cookie that [`poll`](Self::poll) reports done once a full grace period has elapsed
+    /// from now [`get_state_synchronize_rcu`]. Does not start a grace period: one must be
+    /// started by something else (a [`start_poll`](Self::start_poll), `synchronize`, or
+    /// queued callbacks).
+    #[inline]
+    fn get_state(&self) -> Cookie {
+        self.core().engine.snapshot()
+    }
+
+    /// Like [`get_state`](Self::get_state), and makes sure the grace period the cookie
+    /// needs is started [`start_poll_synchronize_rcu`]. Never waits.
+    ///
+    /// Without a grace-period thread, grace periods advance whenever anyone calls
+    /// [`poll`](Self::poll), [`process_callbacks`](Self::process_callbacks),
+    /// [`synchronize`](Self::synchronize), [`cond_synchronize`](Self::cond_synchronize) or
+    /// [`barrier`](Self::barrier).
+    #[inline]
+    fn start_poll(&self) -> Cookie {
+        let core = self.core();
+        let cookie = core.engine.snapshot();
+        core.engine.request(cookie);
+        core.engine.drive(self.readers());
+        cookie
+    }
+
+    /// Whether a full grace period has elapsed since `cookie` was taken
+    /// [`poll_state_synchronize_rcu`]. If not, advances any requested grace period as far as
+    /// the readers allow, without waiting. Callable from any context.
+    #[inline]
+    fn poll(&self, cookie: Cookie) -> bool {
+        let engine = &self.core().engine;
+        if engine.done(cookie) {
+            return true;
+        }
+        engine.drive(self.readers());
+        engine.done(cookie)
+    }
+
+    /// Waits until a full grace period has elapsed since `cookie` was taken, returning at
+    /// once if it already has [`cond_synchronize_rcu`].
+    ///
+    /// # Panics
+    ///
+    /// As [`synchronize`](Self::synchronize), if it has to wait.
+    fn cond_synchronize(&self, cookie: Cookie) {
+        if !self.core().engine.done(cookie) {
+            self.assert_not_in_reader("cond_synchronize");
+            self.wait_for(cookie);
+        }
+    }
+
+    /// Queues `func(head)` to run after a grace period [`call_rcu`]. Never waits and never
+    /// allocates; callable from any context, interrupt handlers included.
+    ///
+    /// The callback runs from [`process_callbacks`](Self::process_callbacks) or
+    /// [`barrier`](Self::barrier), outside any read-side critical section.
+    ///
+    /// # Safety
+    ///
+    /// 1. `head` points to an [`RcuHead`] that is not queued; it stays valid and does not
+    ///    move until `func` has been called with it.
+    /// 2. Calling `func(head)` once, on any CPU, after a grace period, is sound (so whatever
+    ///    it frees must be unreachable for readers that start after this call).
+    /// 3. `func` does not call [`barrier`](Self::barrier) of this domain.
+    #[inline]
+    unsafe fn call_rcu(&self, head: NonNull<RcuHead>, func: RcuCallback) {
+        // SAFETY: forwarded obligations 1 and 2.
+        unsafe { self.core().callbacks.push(head, func) };
+    }
+
+    /// Frees `value` after a grace period [`kfree_rcu`]. Costs one small allocation (the
+    /// callback head that travels with the box).
+    #[cfg(feature = "alloc")]
+    fn defer_drop<T: Send + 'static>(&self, value: alloc::boxed::Box<T>) {
+        crate::ptr::defer_drop_box(self, value);
+    }
+
+    /// The processing hook: moves newly queued callbacks towards their grace period,
+    /// advances grace periods without waiting, and runs every callback whose grace period
+    /// has completed. Returns how many ran.
+    ///
+    /// Call it where a kernel would run RCU's softirq: from the tick, the idle loop or a
+    /// worker. Never waits. Runs nothing (and returns 0) when another CPU is processing or
+    /// when the current CPU is inside a read-side critical section of this domain (the
+    /// counter flavor detects that always, QSBR in debug builds, where it panics instead:
+    /// QSBR's contract already forbids it).
+    fn process_callbacks(&self) -> usize {
+        if !self.may_run_callbacks() {
+            return 0;
+        }
+        let core = self.core();
+        core.callbacks.process(&core.engine, || core.engine.drive(self.readers())).unwrap_or(0)
+    }
+
+    /// Waits until every callback queued before this call has run and returned
+    /// [`rcu_barrier`], driving grace periods and running callbacks itself.
+    ///
+    /// # Panics
+    ///
+    /// In debug builds, when called inside a read-side critical section.
+    fn barrier(&self) {
+        self.assert_not_in_reader("barrier");
+        let core = self.core();
+        if core.callbacks.outstanding() == 0 {
+            return;
+        }
+
+        // Queue a marker behind everything queued so far; the FIFO runs it last.
+        let marker = BarrierMarker { head: RcuHead::new(), done: AtomicBool::new(false) };
+        // SAFETY: 1. the marker is a fresh head on our stack, and we do not return (so it
+        // stays in place) until its callback has run; 2. `mark_done` only sets a flag in the
+        // marker; 3. it does not call `barrier`.
+        // The head pointer is derived from a pointer to the whole marker, so that `mark_done`
+        // may step back to it.
+        unsafe {
+            let whole: *const BarrierMarker = &marker;
+            let head = NonNull::new_unchecked(core::ptr::addr_of!((*whole).head).cast_mut());
+            self.call_rcu(head, mark_done);
+        }
+
+        let mut attempt = 0;
+        // Acquire pairs with the Release store in `mark_done`.
+        while !marker.done.load(Ordering::Acquire) {
+            self.updater_quiesce();
+            self.process_callbacks();
+            if marker.done.load(Ordering::Acquire) {
+                break;
+            }
+            self.relax(attempt);
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// Callbacks queued whose function has not yet returned.
+    #[inline]
+    fn pending_callbacks(&self) -> usize {
+        self.core().callbacks.outstanding()
+    }
+
+    #[doc(hidden)]
+    fn wait_for(&self, cookie: Cookie) {
+        let engine = &self.core().engine;
+        engine.request(cookie);
+        let mut attempt = 0;
+        loop {
+            self.updater_quiesce();
+            engine.drive(self.readers());
+            if engine.done(cookie) {
+                return;
+            }
+            self.relax(attempt);
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    #[doc(hidden)]
+    #[inline]
+    fn assert_not_in_reader(&self, what: &str) {
+        if cfg!(debug_assertions) && self.in_reader() {
+            panic!("rcu-core: {what} called inside an RCU read-side critical section");
+        }
+    }
+}
+
+/// The marker `barrier` queues behind every earlier callback.
+struct BarrierMarker {
+    head: RcuHead,
+    done: AtomicBool,
+}
+
+/// The marker's callback.
+///
+/// # Safety
+///
+/// `head` is the `head` field of a live `BarrierMarker`.
+unsafe fn mark_done(head: NonNull<RcuHead>) {
+    let offset = core::mem::offset_of!(BarrierMarker, head);
+    // SAFETY: by the contract, stepping back by the field offset gives the marker.
+    let marker = unsafe { &*head.as_ptr().byte_sub(offset).cast::<BarrierMarker>() };
+    // Release pairs with the Acquire loads in `barrier`. This store is the last access to
+    // the marker: `barrier` may return and pop it as soon as it is visible.
+    marker.done.store(true, Ordering::Release);
+}
+
+/// A read-side critical section of domain `D`; leaves it when dropped [`rcu_read_unlock`].
+///
+/// Guards nest, are `!Send` (a section belongs to its CPU), and everything loaded under a
+/// guard borrows from it:
+///
+/// ```compile_fail
+/// use rcu_core::{Counter, hosted::Hosted, RcuPtr, Rcu};
+/// static RCU: Counter<Hosted, 64> = Counter::new();
+/// let ptr = RcuPtr::new(&RCU, Some(1u32));
+/// let escaped = {
+///     let guard = RCU.read_lock();
+///     ptr.load(&guard).unwrap()
+/// };
+/// assert_eq!(*escaped, 1);
+/// ```
+#[must_use = "the read-side critical section ends when the guard is dropped"]
+pub struct ReadGuard<'a, D: Rcu> {
+    domain: &'a D,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<'a, D: Rcu> ReadGuard<'a, D> {
+    /// The domain this section belongs to.
+    #[inline]
+    pub fn domain(&self) -> &'a D {
+        self.domain
+    }
+}
+
+impl<D: Rcu> Drop for ReadGuard<'_, D> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `read_lock` entered exactly this section on this thread (the guard is
+        // `!Send`), and this is the only unlock for it.
+        unsafe { self.domain.raw_read_unlock() };
+    }
+}
+
+impl<D: Rcu> core::fmt::Debug for ReadGuard<'_, D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReadGuard").finish_non_exhaustive()
+    }
+}
