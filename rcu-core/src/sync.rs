@@ -94,11 +94,17 @@ impl<T> TryLock<T> {
         self.locked
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            .then_some(TryLockGuard { lock: self })
+            // `then`, not `then_some`: a guard built for a failed attempt would release the
+            // holder's lock when dropped.
+            .then(|| TryLockGuard { lock: self })
     }
 }
 
 /// Proof that the [`TryLock`] is held; releases it when dropped.
+///
+/// # Invariants
+///
+/// Exists only while `lock.locked` is true because of this guard's own successful exchange.
 pub(crate) struct TryLockGuard<'a, T> {
     lock: &'a TryLock<T>,
 }
@@ -121,5 +127,22 @@ impl<T> Drop for TryLockGuard<'_, T> {
     fn drop(&mut self) {
         // Release pairs with the Acquire exchange in `try_lock`.
         self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A failed attempt must leave the holder's lock held (a guard built eagerly for the
+    /// failed attempt would release it on drop).
+    #[test]
+    fn failed_try_lock_keeps_the_lock_held() {
+        let lock = TryLock::new(0u32);
+        let held = lock.try_lock().expect("the lock starts free");
+        assert!(lock.try_lock().is_none());
+        assert!(lock.try_lock().is_none(), "a failed try_lock released the holder's lock");
+        drop(held);
+        assert!(lock.try_lock().is_some());
     }
 }

@@ -56,9 +56,17 @@ unsafe impl Platform for Membarrier {
     }
 
     fn heavy_barrier() {
-        assert!(Self::available(), "membarrier(PRIVATE_EXPEDITED) is not available on this kernel");
+        assert!(
+            Self::available(),
+            "membarrier(PRIVATE_EXPEDITED) is not available on this kernel"
+        );
         // SAFETY: as in `available`.
         let rc = unsafe { libc::syscall(libc::SYS_membarrier, CMD_PRIVATE_EXPEDITED, 0, 0) };
-        assert_eq!(rc, 0, "membarrier(PRIVATE_EXPEDITED) failed: {}", std::io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "membarrier(PRIVATE_EXPEDITED) failed: {}",
+            std::io::Error::last_os_error()
+        );
     }
 }
