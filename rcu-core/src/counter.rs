@@ -62,6 +62,7 @@ const NEST_MASK: usize = PHASE - 1;
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use rcu_core::{hosted::Hosted, Counter, Rcu, RcuPtr};
 ///
 /// static RCU: Counter<Hosted, { Hosted::MAX_CPUS }> = Counter::new();
@@ -73,6 +74,7 @@ const NEST_MASK: usize = PHASE - 1;
 /// }
 /// let old = config.replace(Some(String::from("v2")));
 /// old.synchronize(); // waits for readers, then frees "v1"
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct Counter<P: Platform, const N: usize> {
@@ -229,10 +231,14 @@ impl<P: Platform, const N: usize> Rcu for Counter<P, N> {
         if ctr & NEST_MASK == 0 {
             // Outermost: announce the current phase with depth 1, then order the announcement
             // before our reads (see `reader_fence`).
-            slot.ctr.store(self.gp_ctr.load(Ordering::Relaxed), Ordering::Relaxed);
+            slot.ctr
+                .store(self.gp_ctr.load(Ordering::Relaxed), Ordering::Relaxed);
             Self::reader_fence();
         } else {
-            debug_assert!(ctr & NEST_MASK != NEST_MASK, "rcu-core: read_lock nested too deeply");
+            debug_assert!(
+                ctr & NEST_MASK != NEST_MASK,
+                "rcu-core: read_lock nested too deeply"
+            );
             slot.ctr.store(ctr + 1, Ordering::Relaxed);
         }
     }
@@ -246,7 +252,10 @@ impl<P: Platform, const N: usize> Rcu for Counter<P, N> {
             Self::reader_fence();
             slot.ctr.store(0, Ordering::Relaxed);
         } else {
-            assert!(ctr & NEST_MASK != 0, "rcu-core: read_unlock without a matching read_lock");
+            assert!(
+                ctr & NEST_MASK != 0,
+                "rcu-core: read_unlock without a matching read_lock"
+            );
             slot.ctr.store(ctr - 1, Ordering::Relaxed);
         }
         P::preempt_enable();

@@ -76,7 +76,10 @@ pub trait Rcu: Flavor + Sync + Sized {
         // SAFETY: the guard calls `raw_read_unlock` exactly once, on the same thread (it is
         // `!Send`), when dropped.
         unsafe { self.raw_read_lock() };
-        ReadGuard { domain: self, _not_send: PhantomData }
+        ReadGuard {
+            domain: self,
+            _not_send: PhantomData,
+        }
     }
 
     /// Enters a read-side critical section without a guard, for callers that cannot hold
@@ -182,7 +185,7 @@ pub trait Rcu: Flavor + Sync + Sized {
 
     /// Frees `value` after a grace period [`kfree_rcu`]. Costs one small allocation (the
     /// callback head that travels with the box).
-    #[cfg(feature = "alloc")]
+    #[cfg(any(feature = "alloc", test))]
     fn defer_drop<T: Send + 'static>(&self, value: alloc::boxed::Box<T>) {
         crate::ptr::defer_drop_box(self, value);
     }
@@ -201,7 +204,9 @@ pub trait Rcu: Flavor + Sync + Sized {
             return 0;
         }
         let core = self.core();
-        core.callbacks.process(&core.engine, || core.engine.drive(self.readers())).unwrap_or(0)
+        core.callbacks
+            .process(&core.engine, || core.engine.drive(self.readers()))
+            .unwrap_or(0)
     }
 
     /// Waits until every callback queued before this call has run and returned
@@ -218,7 +223,10 @@ pub trait Rcu: Flavor + Sync + Sized {
         }
 
         // Queue a marker behind everything queued so far; the FIFO runs it last.
-        let marker = BarrierMarker { head: RcuHead::new(), done: AtomicBool::new(false) };
+        let marker = BarrierMarker {
+            head: RcuHead::new(),
+            done: AtomicBool::new(false),
+        };
         // SAFETY: 1. the marker is a fresh head on our stack, and we do not return (so it
         // stays in place) until its callback has run; 2. `mark_done` only sets a flag in the
         // marker; 3. it does not call `barrier`.
@@ -297,18 +305,8 @@ unsafe fn mark_done(head: NonNull<RcuHead>) {
 /// A read-side critical section of domain `D`; leaves it when dropped [`rcu_read_unlock`].
 ///
 /// Guards nest, are `!Send` (a section belongs to its CPU), and everything loaded under a
-/// guard borrows from it:
-///
-/// ```compile_fail
-/// use rcu_core::{Counter, hosted::Hosted, RcuPtr, Rcu};
-/// static RCU: Counter<Hosted, 64> = Counter::new();
-/// let ptr = RcuPtr::new(&RCU, Some(1u32));
-/// let escaped = {
-///     let guard = RCU.read_lock();
-///     ptr.load(&guard).unwrap()
-/// };
-/// assert_eq!(*escaped, 1);
-/// ```
+/// guard borrows from it, so no reference outlives the section; the compile-fail tests in
+/// `tests/ui/` check both.
 #[must_use = "the read-side critical section ends when the guard is dropped"]
 pub struct ReadGuard<'a, D: Rcu> {
     domain: &'a D,
@@ -529,10 +527,7 @@ mod tests {
         let mut old = Vec::new();
         for i in 0..400 {
             let cookie = rcu.get_state();
-            assert!(
-                !rcu.poll(cookie) || i == 0 && false,
-                "a fresh cookie cannot be done"
-            );
+            assert!(!rcu.poll(cookie), "a fresh cookie cannot be done");
             if i % 2 == 0 {
                 rcu.cond_synchronize(cookie);
             } else {

@@ -144,7 +144,9 @@ impl GpEngine {
     /// without doing anything when another CPU is driving.
     pub(crate) fn drive(&self, readers: &impl ReaderWait) {
         loop {
-            let Some(mut driver) = self.driver.try_lock() else { return };
+            let Some(mut driver) = self.driver.try_lock() else {
+                return;
+            };
             driver.with_mut(|stage| self.drive_locked(readers, stage));
             drop(driver);
 
@@ -185,7 +187,8 @@ impl GpEngine {
     /// Ends the grace period started at `seq`.
     fn end_gp(&self, seq: u64) {
         // Release pairs with the Acquire load in `done`.
-        self.seq.store((seq | STATE_MASK).wrapping_add(1), Ordering::Release);
+        self.seq
+            .store((seq | STATE_MASK).wrapping_add(1), Ordering::Release);
     }
 
     /// The current sequence value (odd while a grace period runs).
@@ -224,7 +227,10 @@ mod tests {
         assert!(!e.done(c));
         e.request(c);
         e.drive(&Slow(core::cell::Cell::new(0)));
-        assert!(e.done(c), "one grace period must satisfy a cookie taken while idle");
+        assert!(
+            e.done(c),
+            "one grace period must satisfy a cookie taken while idle"
+        );
     }
 
     #[test]
@@ -234,14 +240,25 @@ mod tests {
         let first = e.snapshot();
         e.request(first);
         e.drive(&slow); // starts the grace period; the readers hold it open.
-        assert_eq!(e.current() & STATE_MASK, 1, "a grace period must be running");
+        assert_eq!(
+            e.current() & STATE_MASK,
+            1,
+            "a grace period must be running"
+        );
         let second = e.snapshot();
-        assert_eq!(second.0, first.0 + 4, "a running grace period must not count");
+        assert_eq!(
+            second.0,
+            first.0 + 4,
+            "a running grace period must not count"
+        );
         e.request(second);
         e.drive(&slow);
         e.drive(&slow);
         assert!(e.done(first));
-        assert!(!e.done(second), "the second cookie needs a grace period of its own");
+        assert!(
+            !e.done(second),
+            "the second cookie needs a grace period of its own"
+        );
         // The second grace period started with two polls to go; finish it.
         e.drive(&slow);
         assert!(!e.done(second));
@@ -262,12 +279,22 @@ mod tests {
             e.drive(&idle);
             assert!(e.done(*c));
         }
-        assert!(e.current() < 64, "the sequence must have wrapped, it is {}", e.current());
+        assert!(
+            e.current() < 64,
+            "the sequence must have wrapped, it is {}",
+            e.current()
+        );
         for c in cookies {
-            assert!(e.done(c), "cookie {c:?} taken before the wrap must stay done");
+            assert!(
+                e.done(c),
+                "cookie {c:?} taken before the wrap must stay done"
+            );
         }
         let future = e.snapshot();
-        assert!(!e.done(future), "a cookie taken after the wrap is not done yet");
+        assert!(
+            !e.done(future),
+            "a cookie taken after the wrap is not done yet"
+        );
     }
 
     #[test]

@@ -124,13 +124,18 @@ impl<T: HlistLinked> HlistHead<T> {
         let first = self.first.load(Ordering::Relaxed);
         // The node is not visible yet: plain (Relaxed) initialisation suffices.
         n.next.store(first, Ordering::Relaxed);
-        n.pprev.store(ptr::from_ref(&self.first).cast_mut(), Ordering::Relaxed);
+        n.pprev
+            .store(ptr::from_ref(&self.first).cast_mut(), Ordering::Relaxed);
         // Release pairs with the Acquire loads in `Iter::next`: readers that find the node see
         // its `next` (and the element) initialised.
         self.first.store(node.as_ptr(), Ordering::Release);
         if !first.is_null() {
             // SAFETY: `first` is on this chain, hence valid (obligation 2 of its insertion).
-            unsafe { (*first).pprev.store(ptr::from_ref(&n.next).cast_mut(), Ordering::Relaxed) };
+            unsafe {
+                (*first)
+                    .pprev
+                    .store(ptr::from_ref(&n.next).cast_mut(), Ordering::Relaxed)
+            };
         }
     }
 
@@ -146,7 +151,10 @@ impl<T: HlistLinked> HlistHead<T> {
         // SAFETY: the element is on the chain, hence valid.
         let n = unsafe { node.as_ref() };
         let pprev = n.pprev.load(Ordering::Relaxed);
-        assert!(!pprev.is_null(), "rcu-core: hlist del_rcu of a node that is not on a list");
+        assert!(
+            !pprev.is_null(),
+            "rcu-core: hlist del_rcu of a node that is not on a list"
+        );
         let next = n.next.load(Ordering::Relaxed);
         // Release pairs with the Acquire loads in `Iter::next` and `iter`: a reader that gets
         // `next` from this word also sees it initialised (its insertion happened before us).
@@ -163,7 +171,10 @@ impl<T: HlistLinked> HlistHead<T> {
     /// Walks the chain under a read guard [`hlist_for_each_entry_rcu`].
     pub fn iter<'g, D: Rcu>(&'g self, _guard: &'g ReadGuard<'_, D>) -> Iter<'g, T> {
         // Acquire pairs with the Release stores in `add_head_rcu` and `del_rcu`.
-        Iter { next: self.first.load(Ordering::Acquire), _guard: PhantomData }
+        Iter {
+            next: self.first.load(Ordering::Acquire),
+            _guard: PhantomData,
+        }
     }
 
     fn node_of(element: NonNull<T>) -> NonNull<HlistNode> {
@@ -198,5 +209,113 @@ impl<'g, T: HlistLinked + 'g> Iterator for Iter<'g, T> {
         self.next = n.next.load(Ordering::Acquire);
         // SAFETY: the node sits at `OFFSET` inside a live `T`.
         Some(unsafe { node.byte_sub(T::OFFSET).cast::<T>().as_ref() })
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::hosted::Hosted;
+    use crate::Counter;
+
+    struct Entry {
+        key: u32,
+        link: HlistNode,
+    }
+    crate::impl_hlist_linked!(Entry, link);
+
+    type C = Counter<Hosted, { Hosted::MAX_CPUS }>;
+
+    fn keys(rcu: &C, head: &HlistHead<Entry>) -> Vec<u32> {
+        let guard = rcu.read_lock();
+        head.iter(&guard).map(|e| e.key).collect()
+    }
+
+    /// Add at head, delete first, middle and last; iteration sees exactly the linked
+    /// entries, newest first.
+    #[test]
+    fn add_delete_iterate() {
+        let rcu = C::new();
+        let head = HlistHead::<Entry>::new();
+        assert!(head.is_empty());
+        let entries: Vec<NonNull<Entry>> = (0..5)
+            .map(|key| {
+                NonNull::from(Box::leak(Box::new(Entry {
+                    key,
+                    link: HlistNode::new(),
+                })))
+            })
+            .collect();
+        for e in &entries {
+            // SAFETY: single-threaded updater; entries are leaked until the end of the test.
+            unsafe { head.add_head_rcu(*e) };
+        }
+        assert_eq!(keys(&rcu, &head), [4, 3, 2, 1, 0]);
+        // SAFETY: as above; each entry is on the chain when deleted.
+        unsafe {
+            head.del_rcu(entries[2]);
+            assert_eq!(keys(&rcu, &head), [4, 3, 1, 0]);
+            head.del_rcu(entries[4]);
+            assert_eq!(keys(&rcu, &head), [3, 1, 0]);
+            head.del_rcu(entries[0]);
+            assert_eq!(keys(&rcu, &head), [3, 1]);
+            assert!(!entries[0].as_ref().link.is_hashed());
+            assert!(entries[1].as_ref().link.is_hashed());
+        }
+        rcu.synchronize();
+        for e in entries {
+            // SAFETY: a grace period has passed since the deletions; the rest are dropped
+            // together with the list, which no reader uses any more.
+            drop(unsafe { Box::from_raw(e.as_ptr()) });
+        }
+    }
+
+    /// A reader standing on a node that is then deleted still reaches the rest of the chain.
+    #[test]
+    fn reader_on_deleted_node_continues() {
+        let rcu = C::new();
+        let head = HlistHead::<Entry>::new();
+        let entries: Vec<NonNull<Entry>> = (0..3)
+            .map(|key| {
+                NonNull::from(Box::leak(Box::new(Entry {
+                    key,
+                    link: HlistNode::new(),
+                })))
+            })
+            .collect();
+        for e in &entries {
+            // SAFETY: single-threaded updater; entries outlive the test's readers.
+            unsafe { head.add_head_rcu(*e) };
+        }
+        let guard = rcu.read_lock();
+        let mut it = head.iter(&guard);
+        assert_eq!(it.next().map(|e| e.key), Some(2));
+        let standing = it.next().unwrap();
+        assert_eq!(standing.key, 1);
+        // SAFETY: the entry is on the chain; it is freed only after the guard is gone.
+        unsafe { head.del_rcu(entries[1]) };
+        assert_eq!(it.next().map(|e| e.key), Some(0));
+        assert!(it.next().is_none());
+        drop(guard);
+        rcu.synchronize();
+        for e in entries {
+            // SAFETY: no reader remains.
+            drop(unsafe { Box::from_raw(e.as_ptr()) });
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "del_rcu of a node that is not on a list")]
+    fn deleting_an_unlinked_node_panics() {
+        let head = HlistHead::<Entry>::new();
+        let mut e = Entry {
+            key: 0,
+            link: HlistNode::new(),
+        };
+        // SAFETY: deliberately broken; the check fires before anything is written.
+        unsafe { head.del_rcu(NonNull::from(&mut e)) };
     }
 }

@@ -37,7 +37,8 @@ impl Hosted {
 }
 
 /// Which slots are held by live threads.
-static CLAIMED: [AtomicBool; Hosted::MAX_CPUS] = [const { AtomicBool::new(false) }; Hosted::MAX_CPUS];
+static CLAIMED: [AtomicBool; Hosted::MAX_CPUS] =
+    [const { AtomicBool::new(false) }; Hosted::MAX_CPUS];
 
 /// A thread's claim on a slot; released by the thread-local destructor at thread exit.
 struct Registration {
@@ -50,7 +51,10 @@ impl Registration {
         for (index, claimed) in CLAIMED.iter().enumerate() {
             // Acquire pairs with the Release store in `drop`: the previous owner's last uses
             // of the slot happen before ours.
-            if claimed.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            if claimed
+                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
                 self.slot.set(Some(index));
                 return index;
             }

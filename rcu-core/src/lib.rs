@@ -160,9 +160,13 @@
 
 #![no_std]
 #![warn(missing_docs)]
-#![deny(unsafe_op_in_unsafe_fn, clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+#![deny(
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks,
+    clippy::missing_safety_doc
+)]
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 extern crate alloc;
 #[cfg(any(feature = "std", test))]
 extern crate std;
@@ -183,11 +187,11 @@ pub mod hosted;
 
 pub use callback::{RcuCallback, RcuHead};
 pub use counter::Counter;
-pub use domain::{ReadGuard, Rcu};
+pub use domain::{Rcu, ReadGuard};
 pub use gp::Cookie;
 pub use hlist::{HlistHead, HlistLinked, HlistNode, Iter as HlistIter};
 pub use platform::Platform;
 pub use ptr::RawRcuPtr;
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 pub use ptr::{RcuPtr, Retired};
 pub use qsbr::Qsbr;

@@ -65,7 +65,10 @@ pub unsafe trait Platform: 'static {
 pub(crate) fn on_this_cpu<P: Platform, R>(f: impl FnOnce(usize) -> R) -> R {
     P::preempt_disable();
     let cpu = P::cpu_id();
-    debug_assert!(cpu < P::MAX_CPUS, "Platform::cpu_id returned {cpu}, not below MAX_CPUS");
+    debug_assert!(
+        cpu < P::MAX_CPUS,
+        "Platform::cpu_id returned {cpu}, not below MAX_CPUS"
+    );
     let result = f(cpu);
     P::preempt_enable();
     result

@@ -34,7 +34,9 @@ impl<T> RawRcuPtr<T> {
 
     /// A pointer to `value`. Nothing is published yet, so no ordering is needed.
     pub fn new(value: *mut T) -> Self {
-        Self { ptr: AtomicPtr::new(value) }
+        Self {
+            ptr: AtomicPtr::new(value),
+        }
     }
 
     /// Subscribes to the pointer inside a read-side critical section [`rcu_dereference`].
@@ -85,17 +87,18 @@ impl<T> RawRcuPtr<T> {
     pub fn compare_exchange(&self, current: *mut T, new: *mut T) -> Result<*mut T, *mut T> {
         // Release pairs with the Acquire in `load`; Acquire on both outcomes lets the caller use
         // what it got back.
-        self.ptr.compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
+        self.ptr
+            .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire)
     }
 }
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 pub use owned::{RcuPtr, Retired};
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 pub(crate) use owned::defer_drop_box;
 
-#[cfg(feature = "alloc")]
+#[cfg(any(feature = "alloc", test))]
 mod owned {
     use alloc::boxed::Box;
     use core::marker::PhantomData;
@@ -137,7 +140,11 @@ mod owned {
     impl<'d, T, D: Rcu> RcuPtr<'d, T, D> {
         /// A pointer in `domain`, holding `value`.
         pub fn new(domain: &'d D, value: Option<T>) -> Self {
-            Self { raw: RawRcuPtr::new(into_node(value)), domain, _owns: PhantomData }
+            Self {
+                raw: RawRcuPtr::new(into_node(value)),
+                domain,
+                _owns: PhantomData,
+            }
         }
 
         /// The domain whose grace periods protect this pointer's values.
@@ -177,7 +184,10 @@ mod owned {
             // Only the address is needed (it is compared, never dereferenced).
             let current = current.map_or(ptr::null_mut(), |value| {
                 let offset = core::mem::offset_of!(Node<T>, value);
-                ptr::from_ref(value).wrapping_byte_sub(offset).cast::<Node<T>>().cast_mut()
+                ptr::from_ref(value)
+                    .wrapping_byte_sub(offset)
+                    .cast::<Node<T>>()
+                    .cast_mut()
             });
             let new = into_node(new);
             match self.raw.compare_exchange(current, new) {
@@ -198,7 +208,9 @@ mod owned {
 
     impl<T: core::fmt::Debug, D: Rcu> core::fmt::Debug for RcuPtr<'_, T, D> {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("RcuPtr").field("ptr", &self.raw.load_protected()).finish()
+            f.debug_struct("RcuPtr")
+                .field("ptr", &self.raw.load_protected())
+                .finish()
         }
     }
 
@@ -222,8 +234,18 @@ mod owned {
     impl<'d, T, D: Rcu> Retired<'d, T, D> {
         fn new(node: *mut Node<T>, domain: &'d D) -> Self {
             // The cookie is taken after the unpublishing RMW, so its grace period covers
-            // every reader that could have seen the node.
-            Self { node, domain, cookie: domain.get_state() }
+            // every reader that could have seen the node; it is requested at once so that
+            // `try_reclaim` sees progress without anyone else asking for a grace period.
+            let cookie = if node.is_null() {
+                domain.get_state()
+            } else {
+                domain.start_poll()
+            };
+            Self {
+                node,
+                domain,
+                cookie,
+            }
         }
 
         /// Whether there is a value at all (the pointer may have held `None`).
@@ -287,12 +309,20 @@ mod owned {
 
     impl<T, D: Rcu> core::fmt::Debug for Retired<'_, T, D> {
         fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.debug_struct("Retired").field("node", &self.node).field("cookie", &self.cookie).finish()
+            f.debug_struct("Retired")
+                .field("node", &self.node)
+                .field("cookie", &self.cookie)
+                .finish()
         }
     }
 
     fn into_node<T>(value: Option<T>) -> *mut Node<T> {
-        value.map_or(ptr::null_mut(), |value| Box::into_raw(Box::new(Node { value, head: RcuHead::new() })))
+        value.map_or(ptr::null_mut(), |value| {
+            Box::into_raw(Box::new(Node {
+                value,
+                head: RcuHead::new(),
+            }))
+        })
     }
 
     /// # Safety
@@ -324,7 +354,10 @@ mod owned {
 
     /// Frees `value` after a grace period of `domain` (see [`Rcu::defer_drop`]).
     pub(crate) fn defer_drop_box<D: Rcu, T: Send + 'static>(domain: &D, value: Box<T>) {
-        let deferred = Box::into_raw(Box::new(Deferred { head: RcuHead::new(), _value: value }));
+        let deferred = Box::into_raw(Box::new(Deferred {
+            head: RcuHead::new(),
+            _value: value,
+        }));
         // SAFETY: the head is fresh and lives in a leaked box until `drop_deferred` frees it
         // once, after the grace period; `T: Send` lets that happen on another CPU; it does not
         // call `barrier`.
@@ -343,5 +376,112 @@ mod owned {
         let offset = core::mem::offset_of!(Deferred<T>, head);
         // SAFETY: by the contract, stepping back gives the leaked box, which we now own.
         drop(unsafe { Box::from_raw(head.as_ptr().byte_sub(offset).cast::<Deferred<T>>()) });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use alloc::string::String;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use crate::hosted::Hosted;
+    use crate::{Counter, Rcu, RcuPtr};
+
+    type C = Counter<Hosted, { Hosted::MAX_CPUS }>;
+
+    #[derive(Debug)]
+    struct Tracked(Arc<AtomicUsize>, u32);
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Publish, load under a guard, replace; the old value is freed only by a reclaim path.
+    #[test]
+    fn replace_retires_and_each_reclaim_path_frees_once() {
+        let rcu = C::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let ptr = RcuPtr::new(&rcu, Some(Tracked(drops.clone(), 1)));
+        {
+            let guard = rcu.read_lock();
+            assert_eq!(ptr.load(&guard).map(|t| t.1), Some(1));
+        }
+
+        // synchronize
+        ptr.replace(Some(Tracked(drops.clone(), 2))).synchronize();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+
+        // try_reclaim: refused while a reader that could see the value is inside.
+        let guard = rcu.read_lock();
+        let retired = ptr.replace(Some(Tracked(drops.clone(), 3)));
+        assert!(retired.is_some());
+        let retired = retired.try_reclaim().expect_err("reclaimed under a reader");
+        drop(guard);
+        let mut retired = Some(retired);
+        for _ in 0..1_000_000 {
+            match retired.take().unwrap().try_reclaim() {
+                Ok(value) => {
+                    assert_eq!(value.as_ref().map(|t| t.1), Some(2));
+                    break;
+                }
+                Err(r) => retired = Some(r),
+            }
+        }
+        assert!(retired.is_none(), "try_reclaim never succeeded");
+        assert_eq!(drops.load(Ordering::SeqCst), 2);
+
+        // defer_drop
+        ptr.replace(None).defer_drop();
+        rcu.barrier();
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+        {
+            let guard = rcu.read_lock();
+            assert!(ptr.load(&guard).is_none());
+        }
+        // Retiring `None` is free.
+        assert!(!ptr.replace(None).is_some());
+        drop(ptr);
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+    }
+
+    /// compare_exchange succeeds only against the current value and hands back `new` on
+    /// failure.
+    #[test]
+    fn compare_exchange_checks_the_current_value() {
+        let rcu = C::new();
+        let ptr = RcuPtr::new(&rcu, Some(String::from("a")));
+        let guard = rcu.read_lock();
+        let seen = ptr.load(&guard);
+        let stale: Option<&String> = None;
+        let back = ptr
+            .compare_exchange(stale, Some(String::from("x")))
+            .unwrap_err();
+        assert_eq!(back.as_deref(), Some("x"));
+        let retired = ptr.compare_exchange(seen, Some(String::from("b"))).unwrap();
+        drop(guard);
+        retired.synchronize();
+        let guard = rcu.read_lock();
+        assert_eq!(ptr.load(&guard).map(String::as_str), Some("b"));
+    }
+
+    /// Dropping the pointer frees its current value.
+    #[test]
+    fn drop_frees_current_value() {
+        let rcu = C::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        drop(RcuPtr::new(&rcu, Some(Tracked(drops.clone(), 0))));
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    #[should_panic(expected = "RcuPtr loaded under a guard of another RCU domain")]
+    fn load_under_foreign_guard_panics() {
+        let a = C::new();
+        let b = C::new();
+        let ptr = RcuPtr::new(&a, Some(1u8));
+        let guard = b.read_lock();
+        let _ = ptr.load(&guard);
     }
 }

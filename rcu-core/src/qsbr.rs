@@ -54,6 +54,7 @@ const OFFLINE: u64 = 0b10;
 /// # Examples
 ///
 /// ```
+/// # #[cfg(feature = "std")] {
 /// use rcu_core::{hosted::Hosted, Qsbr, Rcu, RcuPtr};
 ///
 /// // SAFETY: this thread reads only while online, and reports quiescent states and goes
@@ -71,6 +72,7 @@ const OFFLINE: u64 = 0b10;
 /// counter.replace(Some(2)).synchronize();
 /// // SAFETY: as above.
 /// unsafe { RCU.offline() };
+/// # }
 /// ```
 #[derive(Debug)]
 pub struct Qsbr<P: Platform, const N: usize> {
@@ -250,7 +252,9 @@ impl<P: Platform, const N: usize> Flavor for Qsbr<P, N> {
 
     fn may_run_callbacks(&self) -> bool {
         if self.in_reader() {
-            panic!("rcu-core: QSBR process_callbacks called inside an RCU read-side critical section");
+            panic!(
+                "rcu-core: QSBR process_callbacks called inside an RCU read-side critical section"
+            );
         }
         true
     }
@@ -282,8 +286,114 @@ impl<P: Platform, const N: usize> Rcu for Qsbr<P, N> {
         {
             let slot = &self.slots[P::cpu_id()];
             let depth = slot.nesting.fetch_sub(1, Ordering::Relaxed);
-            assert!(depth != 0, "rcu-core: read_unlock without a matching read_lock");
+            assert!(
+                depth != 0,
+                "rcu-core: read_unlock without a matching read_lock"
+            );
         }
         P::preempt_enable();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::hosted::Hosted;
+
+    type Q = Qsbr<Hosted, { Hosted::MAX_CPUS }>;
+
+    fn fresh() -> Q {
+        // SAFETY: each test keeps the contract except where it checks the debug panic.
+        unsafe { Q::new() }
+    }
+
+    /// An online CPU holds a grace period until it reports a quiescent state; an offline one
+    /// does not hold it at all.
+    #[test]
+    fn online_cpu_holds_grace_period_until_quiescent_state() {
+        let rcu = fresh();
+        assert!(!rcu.is_online());
+        rcu.online();
+        assert!(rcu.is_online());
+        let cookie = rcu.start_poll();
+        for _ in 0..100 {
+            assert!(
+                !rcu.poll(cookie),
+                "grace period ended without this CPU's quiescent state"
+            );
+        }
+        // SAFETY: outside any read-side section.
+        unsafe { rcu.quiescent_state() };
+        assert!(rcu.poll(cookie));
+
+        // SAFETY: as above.
+        unsafe { rcu.offline() };
+        let cookie = rcu.start_poll();
+        assert!(
+            rcu.poll(cookie),
+            "an offline CPU must not hold a grace period"
+        );
+    }
+
+    /// `synchronize` on an online CPU counts its caller as quiescent instead of deadlocking.
+    #[test]
+    fn synchronize_from_online_cpu_completes() {
+        let rcu = fresh();
+        rcu.online();
+        for _ in 0..10 {
+            rcu.synchronize();
+        }
+        // SAFETY: outside any read-side section.
+        unsafe { rcu.offline() };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "quiescent state reported inside an RCU read-side critical section")]
+    fn quiescent_state_inside_reader_panics() {
+        let rcu = fresh();
+        rcu.online();
+        let _guard = rcu.read_lock();
+        // SAFETY: deliberately broken; the debug check fires before anything is reported.
+        unsafe { rcu.quiescent_state() };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "offline inside an RCU read-side critical section")]
+    fn offline_inside_reader_panics() {
+        let rcu = fresh();
+        rcu.online();
+        let _guard = rcu.read_lock();
+        // SAFETY: deliberately broken; the debug check fires first.
+        unsafe { rcu.offline() };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "QSBR read_lock on a CPU that is offline")]
+    fn reader_on_offline_cpu_panics() {
+        let rcu = fresh();
+        let _guard = rcu.read_lock();
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "read_unlock without a matching read_lock")]
+    fn unbalanced_unlock_panics() {
+        let rcu = fresh();
+        rcu.online();
+        // SAFETY: deliberately broken to check the panic; nothing is read.
+        unsafe { rcu.raw_read_unlock() };
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "QSBR process_callbacks called inside an RCU read-side critical")]
+    fn process_callbacks_inside_reader_panics() {
+        let rcu = fresh();
+        rcu.online();
+        let _guard = rcu.read_lock();
+        rcu.process_callbacks();
     }
 }

@@ -141,7 +141,10 @@ mod tests {
         let lock = TryLock::new(0u32);
         let held = lock.try_lock().expect("the lock starts free");
         assert!(lock.try_lock().is_none());
-        assert!(lock.try_lock().is_none(), "a failed try_lock released the holder's lock");
+        assert!(
+            lock.try_lock().is_none(),
+            "a failed try_lock released the holder's lock"
+        );
         drop(held);
         assert!(lock.try_lock().is_some());
     }
