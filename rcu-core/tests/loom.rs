@@ -16,6 +16,9 @@
 //! - `call_rcu_runs_once_after_readers`: a callback frees the old object only after every
 //!   reader that could see it has left, and `barrier` sees it ran exactly once.
 //! - `polled_cookie_protects_reader`: freeing once `poll(start_poll())` is true is safe.
+//! - `grace_period_driven_by_another_cpu`: the same, while a third CPU (a callback
+//!   processor) may be the one that starts and ends the grace period. This is the case where
+//!   the updater's cookie must be ordered before another CPU's grace-period start.
 
 #![cfg(loom)]
 
@@ -30,13 +33,13 @@ loom::thread_local! {
     static CPU: Cell<usize> = Cell::new(0);
 }
 
-/// Loom threads as CPUs: the main thread is CPU 0, the reader CPU 1.
+/// Loom threads as CPUs: the main thread is CPU 0, the reader CPU 1, a helper CPU 2.
 struct LoomCpus;
 
 // SAFETY: each loom thread sets a distinct index below MAX_CPUS before using RCU and keeps it;
 // there is no preemption to control and no heavy barrier.
 unsafe impl Platform for LoomCpus {
-    const MAX_CPUS: usize = 2;
+    const MAX_CPUS: usize = 3;
     fn cpu_id() -> usize {
         CPU.with(|c| c.get())
     }
@@ -54,13 +57,13 @@ trait Flavor: Rcu + Send + 'static {
     fn leave(&self) {}
 }
 
-impl Flavor for Counter<LoomCpus, 2> {
+impl Flavor for Counter<LoomCpus, 3> {
     fn fresh() -> &'static Self {
         Box::leak(Box::new(Counter::new()))
     }
 }
 
-impl Flavor for Qsbr<LoomCpus, 2> {
+impl Flavor for Qsbr<LoomCpus, 3> {
     fn fresh() -> &'static Self {
         // SAFETY: readers run between `enter` and `leave`; `leave` is called outside readers.
         Box::leak(Box::new(unsafe { Qsbr::new() }))
@@ -245,13 +248,43 @@ fn polled_cookie_protects_reader<D: Flavor>() {
     });
 }
 
+fn grace_period_driven_by_another_cpu<D: Flavor>() {
+    model(|| {
+        let rcu = D::fresh();
+        let ptr: &'static RawRcuPtr<Object> = Box::leak(Box::new(RawRcuPtr::new(new_object(1))));
+        let reader = thread::spawn(move || read_published(rcu, ptr));
+        let driver = thread::spawn(move || {
+            on_cpu(2);
+            rcu.enter();
+            // Ask for and drive a grace period of its own, which may be the updater's.
+            let cookie = rcu.start_poll();
+            rcu.leave();
+            while !rcu.poll(cookie) {
+                thread::yield_now();
+            }
+        });
+        let old = ptr.replace(new_object(2));
+        let cookie = rcu.get_state();
+        while !rcu.poll(cookie) {
+            rcu.start_poll();
+            thread::yield_now();
+        }
+        // SAFETY: unpublished, and the cookie's grace period has completed.
+        unsafe { free_object(old) };
+        reader.join().unwrap();
+        driver.join().unwrap();
+        // SAFETY: the reader is gone.
+        unsafe { free_object(ptr.replace(std::ptr::null_mut())) };
+    });
+}
+
 macro_rules! models {
     ($($name:ident),* $(,)?) => {
         mod counter {
-            $( #[test] fn $name() { super::$name::<rcu_core::Counter<super::LoomCpus, 2>>() } )*
+            $( #[test] fn $name() { super::$name::<rcu_core::Counter<super::LoomCpus, 3>>() } )*
         }
         mod qsbr {
-            $( #[test] fn $name() { super::$name::<rcu_core::Qsbr<super::LoomCpus, 2>>() } )*
+            $( #[test] fn $name() { super::$name::<rcu_core::Qsbr<super::LoomCpus, 3>>() } )*
         }
     };
 }
@@ -262,4 +295,5 @@ models! {
     publish_subscribe_and_free,
     call_rcu_runs_once_after_readers,
     polled_cookie_protects_reader,
+    grace_period_driven_by_another_cpu,
 }
