@@ -432,13 +432,27 @@ mod tests {
         }
     }
 
-    fn leak<D: Harness>() -> &'static D {
-        Box::leak(Box::new(D::fresh()))
+    /// A heap domain that threads can borrow for `'static`, and the pointer to free it with.
+    fn leak<D: Harness>() -> (&'static D, *mut D) {
+        let raw = Box::into_raw(Box::new(D::fresh()));
+        // SAFETY: the box is leaked until `unleak`, which the tests call last.
+        (unsafe { &*raw }, raw)
+    }
+
+    /// Frees a domain made by `leak`.
+    ///
+    /// # Safety
+    ///
+    /// `raw` came from `leak`, every thread that used the domain has been joined, and nothing
+    /// uses it afterwards.
+    unsafe fn unleak<D: Harness>(raw: *mut D) {
+        // SAFETY: per the contract, the box is ours again.
+        drop(unsafe { Box::from_raw(raw) });
     }
 
     /// A grace period does not end while a reader that began before it is still inside.
     fn grace_period_waits_for_preexisting_reader<D: Harness>() {
-        let rcu = leak::<D>();
+        let (rcu, owner) = leak::<D>();
         rcu.enter();
         let reader = hold_reader(rcu);
         let cookie = rcu.start_poll();
@@ -452,11 +466,13 @@ mod tests {
         reader.release();
         poll_until_done(rcu, cookie);
         rcu.leave();
+        // SAFETY: every thread that used the domain has been joined.
+        unsafe { unleak(owner) };
     }
 
     /// Nested sections on one thread: the grace period waits for the outermost unlock.
     fn nesting_holds_until_outermost_unlock<D: Harness>() {
-        let rcu = leak::<D>();
+        let (rcu, owner) = leak::<D>();
         let (cookie_tx, cookie_rx) = mpsc::channel();
         let (step_tx, step_rx) = mpsc::channel::<()>();
         let (ack_tx, ack_rx) = mpsc::channel::<()>();
@@ -489,11 +505,13 @@ mod tests {
         reader.join().unwrap();
         poll_until_done(rcu, cookie);
         rcu.leave();
+        // SAFETY: every thread that used the domain has been joined.
+        unsafe { unleak(owner) };
     }
 
     /// `synchronize` returns only after the pre-existing reader left.
     fn synchronize_waits<D: Harness>() {
-        let rcu = leak::<D>();
+        let (rcu, owner) = leak::<D>();
         let reader = hold_reader(rcu);
         let left = std::sync::Arc::new(core::sync::atomic::AtomicBool::new(false));
         let updater = {
@@ -516,6 +534,8 @@ mod tests {
             updater.join().unwrap(),
             "synchronize returned before the reader left"
         );
+        // SAFETY: every thread that used the domain has been joined.
+        unsafe { unleak(owner) };
     }
 
     /// Many grace periods, crossing the sequence's wrap-around (it starts 300 before it):
@@ -570,7 +590,7 @@ mod tests {
     /// Callbacks run once each, never while a reader that predates them is inside, and
     /// `barrier` waits for all of them.
     fn call_rcu_runs_once_after_readers<D: Harness>(tag: usize) {
-        let rcu = leak::<D>();
+        let (rcu, owner) = leak::<D>();
         rcu.enter();
         let reader = hold_reader(rcu);
         let before = INVOKED.load(Ordering::SeqCst);
@@ -604,6 +624,8 @@ mod tests {
         assert_eq!(ran % tag, 0);
         rcu.barrier(); // nothing queued: returns at once
         rcu.leave();
+        // SAFETY: every thread that used the domain has been joined.
+        unsafe { unleak(owner) };
     }
 
     /// `defer_drop` frees exactly once, after `barrier` at the latest.
@@ -631,7 +653,7 @@ mod tests {
 
     /// Callbacks queued from a callback's own processing and from several threads all run.
     fn concurrent_call_rcu_and_barrier<D: Harness>() {
-        let rcu = leak::<D>();
+        let (rcu, owner) = leak::<D>();
         let drops = std::sync::Arc::new(AtomicUsize::new(0));
         thread::scope(|s| {
             for _ in 0..3 {
@@ -655,6 +677,8 @@ mod tests {
         rcu.barrier();
         rcu.leave();
         assert_eq!(drops.load(Ordering::SeqCst), 600);
+        // SAFETY: every thread that used the domain has been joined.
+        unsafe { unleak(owner) };
     }
 
     struct DropCount(std::sync::Arc<AtomicUsize>);
@@ -710,9 +734,16 @@ mod tests {
     #[cfg(debug_assertions)]
     #[should_panic(expected = "barrier called inside an RCU read-side critical section")]
     fn qsbr_barrier_inside_reader_panics() {
+        /// A callback that is never meant to run.
+        unsafe fn unreachable(_: core::ptr::NonNull<RcuHead>) {
+            unreachable!("queued only to make barrier wait");
+        }
+        static HEAD: RcuHead = RcuHead::new();
         let rcu = <Q as Harness>::fresh();
         rcu.online();
-        rcu.defer_drop(Box::new(1u8));
+        // SAFETY: a static head, never queued elsewhere; the callback never runs because the
+        // test panics before any grace period.
+        unsafe { rcu.call_rcu(core::ptr::NonNull::from(&HEAD), unreachable) };
         let _guard = rcu.read_lock();
         rcu.barrier();
     }

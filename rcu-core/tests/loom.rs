@@ -108,7 +108,10 @@ fn old_reader_misses_post_gp_write<D: Flavor>() {
         rcu.synchronize();
         y.store(1, Relaxed);
         let (r1, r2) = reader.join().unwrap();
-        assert!(!(r1 == 0 && r2 == 1), "a pre-grace-period reader saw a post-grace-period write");
+        assert!(
+            !(r1 == 0 && r2 == 1),
+            "a pre-grace-period reader saw a post-grace-period write"
+        );
     });
 }
 
@@ -145,7 +148,10 @@ struct Object {
 }
 
 fn new_object(value: usize) -> *mut Object {
-    Box::into_raw(Box::new(Object { payload: UnsafeCell::new(value), head: RcuHead::new() }))
+    Box::into_raw(Box::new(Object {
+        payload: UnsafeCell::new(value),
+        head: RcuHead::new(),
+    }))
 }
 
 /// Frees an object: poisons the payload (a write loom checks against readers), then drops it.
@@ -184,7 +190,10 @@ fn publish_subscribe_and_free<D: Flavor>() {
         // SAFETY: unpublished, and a grace period has elapsed.
         unsafe { free_object(old) };
         let seen = reader.join().unwrap();
-        assert!(seen == 1 || seen == 2, "reader saw {seen}: uninitialised or freed object");
+        assert!(
+            seen == 1 || seen == 2,
+            "reader saw {seen}: uninitialised or freed object"
+        );
         // SAFETY: the reader is gone.
         unsafe { free_object(ptr.replace(std::ptr::null_mut())) };
     });
@@ -217,7 +226,11 @@ fn call_rcu_runs_once_after_readers<D: Flavor>() {
         }
         rcu.process_callbacks();
         rcu.barrier();
-        assert_eq!(INVOKED.load(Relaxed), 1, "the callback must run exactly once by barrier");
+        assert_eq!(
+            INVOKED.load(Relaxed),
+            1,
+            "the callback must run exactly once by barrier"
+        );
         assert_eq!(rcu.pending_callbacks(), 0);
         reader.join().unwrap();
         // SAFETY: the reader is gone.
