@@ -40,7 +40,8 @@ pub type RcuCallback = unsafe fn(NonNull<RcuHead>);
 ///     // SAFETY: `head` is the `rcu` field of a `Node` leaked from a `Box`.
 ///     drop(unsafe { Box::from_raw(head.as_ptr().byte_sub(offset).cast::<Node>()) });
 /// }
-/// # let _ = (free_node as unsafe fn(NonNull<RcuHead>), Node { value: 1, rcu: RcuHead::new() }.value);
+/// # let node = Node { value: 1, rcu: RcuHead::new() };
+/// # let _ = (free_node as unsafe fn(NonNull<RcuHead>), node.value, node.rcu);
 /// ```
 #[derive(Debug)]
 pub struct RcuHead {

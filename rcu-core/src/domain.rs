@@ -68,7 +68,7 @@ use sealed::Flavor;
 ///
 /// Linux names are given in brackets.
 pub trait Rcu: Flavor + Sync + Sized {
-    /// Enters a read-side critical section [`rcu_read_lock`]. Sections nest. Everything read
+    /// Enters a read-side critical section (Linux: `rcu_read_lock`). Sections nest. Everything read
     /// through the guard stays valid until the guard is dropped, and no longer: references
     /// derived from it borrow from it.
     #[inline]
@@ -92,8 +92,8 @@ pub trait Rcu: Flavor + Sync + Sized {
     /// 2. Pointers read in the section are not used after that unlock.
     unsafe fn raw_read_lock(&self);
 
-    /// Leaves a read-side critical section entered with [`raw_read_lock`]
-    /// (Self::raw_read_lock). Debug builds panic when there is no section to leave.
+    /// Leaves a read-side critical section entered with [`raw_read_lock`](Self::raw_read_lock)
+    ///. Debug builds panic when there is no section to leave.
     ///
     /// # Safety
     ///
@@ -101,7 +101,7 @@ pub trait Rcu: Flavor + Sync + Sized {
     unsafe fn raw_read_unlock(&self);
 
     /// Waits until every read-side critical section that had begun when this was called has
-    /// ended [`synchronize_rcu`]. Concurrent callers share grace periods.
+    /// ended (Linux: `synchronize_rcu`). Concurrent callers share grace periods.
     ///
     /// # Panics
     ///
@@ -114,7 +114,7 @@ pub trait Rcu: Flavor + Sync + Sized {
     }
 
     /// A cookie that [`poll`](Self::poll) reports done once a full grace period has elapsed
-    /// from now [`get_state_synchronize_rcu`]. Does not start a grace period: one must be
+    /// from now (Linux: `get_state_synchronize_rcu`). Does not start a grace period: one must be
     /// started by something else (a [`start_poll`](Self::start_poll), `synchronize`, or
     /// queued callbacks).
     #[inline]
@@ -123,7 +123,7 @@ pub trait Rcu: Flavor + Sync + Sized {
     }
 
     /// Like [`get_state`](Self::get_state), and makes sure the grace period the cookie
-    /// needs is started [`start_poll_synchronize_rcu`]. Never waits.
+    /// needs is started (Linux: `start_poll_synchronize_rcu`). Never waits.
     ///
     /// Without a grace-period thread, grace periods advance whenever anyone calls
     /// [`poll`](Self::poll), [`process_callbacks`](Self::process_callbacks),
@@ -139,7 +139,7 @@ pub trait Rcu: Flavor + Sync + Sized {
     }
 
     /// Whether a full grace period has elapsed since `cookie` was taken
-    /// [`poll_state_synchronize_rcu`]. If not, advances any requested grace period as far as
+    /// (Linux: `poll_state_synchronize_rcu`). If not, advances any requested grace period as far as
     /// the readers allow, without waiting. Callable from any context.
     #[inline]
     fn poll(&self, cookie: Cookie) -> bool {
@@ -152,7 +152,7 @@ pub trait Rcu: Flavor + Sync + Sized {
     }
 
     /// Waits until a full grace period has elapsed since `cookie` was taken, returning at
-    /// once if it already has [`cond_synchronize_rcu`].
+    /// once if it already has (Linux: `cond_synchronize_rcu`).
     ///
     /// # Panics
     ///
@@ -164,7 +164,7 @@ pub trait Rcu: Flavor + Sync + Sized {
         }
     }
 
-    /// Queues `func(head)` to run after a grace period [`call_rcu`]. Never waits and never
+    /// Queues `func(head)` to run after a grace period (Linux: `call_rcu`). Never waits and never
     /// allocates; callable from any context, interrupt handlers included.
     ///
     /// The callback runs from [`process_callbacks`](Self::process_callbacks) or
@@ -183,7 +183,7 @@ pub trait Rcu: Flavor + Sync + Sized {
         unsafe { self.core().callbacks.push(head, func) };
     }
 
-    /// Frees `value` after a grace period [`kfree_rcu`]. Costs one small allocation (the
+    /// Frees `value` after a grace period (Linux: `kfree_rcu`). Costs one small allocation (the
     /// callback head that travels with the box).
     #[cfg(any(feature = "alloc", test))]
     fn defer_drop<T: Send + 'static>(&self, value: alloc::boxed::Box<T>) {
@@ -210,7 +210,7 @@ pub trait Rcu: Flavor + Sync + Sized {
     }
 
     /// Waits until every callback queued before this call has run and returned
-    /// [`rcu_barrier`], driving grace periods and running callbacks itself.
+    /// (Linux: `rcu_barrier`), driving grace periods and running callbacks itself.
     ///
     /// # Panics
     ///
@@ -302,7 +302,7 @@ unsafe fn mark_done(head: NonNull<RcuHead>) {
     marker.done.store(true, Ordering::Release);
 }
 
-/// A read-side critical section of domain `D`; leaves it when dropped [`rcu_read_unlock`].
+/// A read-side critical section of domain `D`; leaves it when dropped (Linux: `rcu_read_unlock`).
 ///
 /// Guards nest, are `!Send` (a section belongs to its CPU), and everything loaded under a
 /// guard borrows from it, so no reference outlives the section; the compile-fail tests in

@@ -32,7 +32,7 @@ impl HlistNode {
         }
     }
 
-    /// Whether the node is on a list [`hlist_unhashed`, negated]. Update side only.
+    /// Whether the node is on a list (Linux: `hlist_unhashed`, negated). Update side only.
     pub fn is_hashed(&self) -> bool {
         // Relaxed: updaters are serialised by the caller's lock.
         !self.pprev.load(Ordering::Relaxed).is_null()
@@ -109,7 +109,7 @@ impl<T: HlistLinked> HlistHead<T> {
         self.first.load(Ordering::Relaxed).is_null()
     }
 
-    /// Links `element` at the head of the chain [`hlist_add_head_rcu`].
+    /// Links `element` at the head of the chain (Linux: `hlist_add_head_rcu`).
     ///
     /// # Safety
     ///
@@ -139,7 +139,7 @@ impl<T: HlistLinked> HlistHead<T> {
         }
     }
 
-    /// Unlinks `element` from this chain [`hlist_del_init_rcu`]. Readers already on it still
+    /// Unlinks `element` from this chain (Linux: `hlist_del_init_rcu`). Readers already on it still
     /// reach the rest of the chain; new readers do not find it.
     ///
     /// # Safety
@@ -168,7 +168,7 @@ impl<T: HlistLinked> HlistHead<T> {
         n.pprev.store(ptr::null_mut(), Ordering::Relaxed);
     }
 
-    /// Walks the chain under a read guard [`hlist_for_each_entry_rcu`].
+    /// Walks the chain under a read guard (Linux: `hlist_for_each_entry_rcu`).
     pub fn iter<'g, D: Rcu>(&'g self, _guard: &'g ReadGuard<'_, D>) -> Iter<'g, T> {
         // Acquire pairs with the Release stores in `add_head_rcu` and `del_rcu`.
         Iter {

@@ -96,7 +96,10 @@ unsafe impl Platform for Hosted {
                 Some(index) => index,
                 None => r.claim(),
             })
-            .expect("rcu-core hosted platform: RCU used by a thread-local destructor after the thread's slot was released")
+            .expect(
+                "rcu-core hosted platform: RCU used by a thread-local destructor after the \
+                 thread's slot was released",
+            )
     }
 
     #[inline(always)]

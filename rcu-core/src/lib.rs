@@ -36,8 +36,10 @@
 //!
 //! Every ordering is argued in the Rust (C++20) memory model, not in the Linux kernel memory
 //! model: where Linux relies on `smp_mb()` being cumulative, this crate uses an RMW on the
-//! grace-period word to get a happens-before edge (documented at the grace-period engine). The one step outside the
-//! model is the optional heavy barrier, justified in [`Platform`]'s safety contract.
+//! grace-period word to get a happens-before edge (documented at the grace-period engine,
+//! and checked by a loom model in which a third CPU drives the grace period). The one step
+//! outside the model is the optional heavy barrier, justified in [`Platform`]'s safety
+//! contract.
 //!
 //! # Environment
 //!

@@ -18,12 +18,13 @@
 ///    of execution, and no other thread of execution that is not nested in this one (an
 ///    interrupt or NMI handler on the same CPU) gets that value at the same time.
 /// 2. `preempt_disable`/`preempt_enable` nest (a counter, not a flag).
-/// 3. If [`HAS_HEAVY_BARRIER`](Self::HAS_HEAVY_BARRIER) is `true`, [`heavy_barrier`]
-///    (Self::heavy_barrier) returns only after every CPU that may run a reader has executed
-///    a full memory barrier (the effect of `fence(SeqCst)`) at a point between its own
-///    instructions, as an IPI or Linux's `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`
-///    does. Readers then order their accesses with only a compiler fence, which is sound for
-///    the same reason a signal handler's fence synchronises with the interrupted thread.
+/// 3. If [`HAS_HEAVY_BARRIER`](Self::HAS_HEAVY_BARRIER) is `true`,
+///    [`heavy_barrier`](Self::heavy_barrier) returns only after every CPU that may run a
+///    reader has executed a full memory barrier (the effect of `fence(SeqCst)`) at a point
+///    between its own instructions, as an IPI or Linux's
+///    `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)` does. Readers then order their accesses
+///    with only a compiler fence, which is sound for the same reason a signal handler's fence
+///    synchronises with the interrupted thread.
 pub unsafe trait Platform: 'static {
     /// Exclusive upper bound of [`cpu_id`](Self::cpu_id). A domain built for this platform
     /// has at least this many reader slots (checked when it is constructed).

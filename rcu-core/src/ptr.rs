@@ -1,8 +1,8 @@
 //! RCU-protected pointers: [`RawRcuPtr`] (no allocator, raw pointers, Linux's `__rcu`
 //! pointer) and, with `alloc`, the owning [`RcuPtr`] with its [`Retired`] values.
 //!
-//! Publication [`rcu_assign_pointer`] is a Release store (or RMW); subscription
-//! [`rcu_dereference`] an Acquire load that pairs with it, so a reader that sees the pointer
+//! Publication (Linux: `rcu_assign_pointer`) is a Release store (or RMW); subscription
+//! (Linux: `rcu_dereference`) an Acquire load that pairs with it, so a reader that sees the pointer
 //! sees the object initialised. Rust has no `consume` ordering; Acquire costs nothing extra on
 //! x86-64 and one `ldar`/`fence r,rw` on AArch64/RISC-V.
 
@@ -39,7 +39,7 @@ impl<T> RawRcuPtr<T> {
         }
     }
 
-    /// Subscribes to the pointer inside a read-side critical section [`rcu_dereference`].
+    /// Subscribes to the pointer inside a read-side critical section (Linux: `rcu_dereference`).
     #[inline(always)]
     pub fn load<D: Rcu>(&self, _guard: &ReadGuard<'_, D>) -> *mut T {
         // Acquire pairs with the Release in `publish`, `replace` and `compare_exchange`.
@@ -59,21 +59,21 @@ impl<T> RawRcuPtr<T> {
     }
 
     /// Reads the pointer on the update side, where the caller's own lock (or ownership)
-    /// keeps it stable [`rcu_dereference_protected`].
+    /// keeps it stable (Linux: `rcu_dereference_protected`).
     #[inline]
     pub fn load_protected(&self) -> *mut T {
         // Relaxed: updaters are serialised by the caller, whose lock orders them.
         self.ptr.load(Ordering::Relaxed)
     }
 
-    /// Publishes `value` [`rcu_assign_pointer`]: readers that see it see it initialised.
+    /// Publishes `value` (Linux: `rcu_assign_pointer`): readers that see it see it initialised.
     #[inline]
     pub fn publish(&self, value: *mut T) {
         // Release pairs with the Acquire in `load`.
         self.ptr.store(value, Ordering::Release);
     }
 
-    /// Publishes `value` and returns the previous pointer [`rcu_replace_pointer`], which
+    /// Publishes `value` and returns the previous pointer (Linux: `rcu_replace_pointer`), which
     /// readers may still use until a grace period has elapsed.
     #[inline]
     pub fn replace(&self, value: *mut T) -> *mut T {
@@ -152,7 +152,7 @@ mod owned {
             self.domain
         }
 
-        /// Subscribes to the current value [`rcu_dereference`]. The reference lives as long
+        /// Subscribes to the current value (Linux: `rcu_dereference`). The reference lives as long
         /// as both the guard and this pointer are borrowed.
         #[inline]
         pub fn load<'g>(&'g self, guard: &'g ReadGuard<'_, D>) -> Option<&'g T> {
@@ -167,7 +167,7 @@ mod owned {
             unsafe { self.raw.load_ref(guard).map(|node| &node.value) }
         }
 
-        /// Publishes `value` and retires the previous one [`rcu_replace_pointer`].
+        /// Publishes `value` and retires the previous one (Linux: `rcu_replace_pointer`).
         pub fn replace(&self, value: Option<T>) -> Retired<'d, T, D> {
             let old = self.raw.replace(into_node(value));
             Retired::new(old, self.domain)
@@ -275,8 +275,8 @@ mod owned {
             Ok(unsafe { from_node(this.node) })
         }
 
-        /// Frees the value from a callback after a grace period [`kfree_rcu`]; never waits and
-        /// allocates nothing (the node carries its own callback head).
+        /// Frees the value from a callback after a grace period (Linux: `kfree_rcu`); never
+        /// waits and allocates nothing (the node carries its own callback head).
         pub fn defer_drop(self)
         where
             T: Send,

@@ -142,7 +142,7 @@ impl<P: Platform, const N: usize> Qsbr<P, N> {
         }
     }
 
-    /// Reports a quiescent state for the current CPU [`rcu_qs`]: the scheduler's context
+    /// Reports a quiescent state for the current CPU (Linux: `rcu_qs`): the scheduler's context
     /// switch, the tick from user mode or idle, an idle-loop iteration. Cheap when no grace
     /// period is waiting for this CPU (a load and a compare).
     ///
@@ -159,7 +159,7 @@ impl<P: Platform, const N: usize> Qsbr<P, N> {
         });
     }
 
-    /// Marks the current CPU online [`rcu_cpu_starting`, leaving idle]: its readers count
+    /// Marks the current CPU online (Linux: `rcu_cpu_starting`, leaving idle): its readers count
     /// from now on. Idempotent.
     pub fn online(&self) {
         on_this_cpu::<P, _>(|cpu| {
@@ -171,7 +171,7 @@ impl<P: Platform, const N: usize> Qsbr<P, N> {
         });
     }
 
-    /// Marks the current CPU offline [`rcu_report_dead`, entering idle]: an extended
+    /// Marks the current CPU offline (Linux: `rcu_report_dead`, entering idle): an extended
     /// quiescent state that lasts until [`online`](Self::online).
     ///
     /// # Safety
