@@ -466,6 +466,28 @@ mod tests {
         assert_eq!(ptr.load(&guard).map(String::as_str), Some("b"));
     }
 
+    /// The raw pointer's publish, load, replace and compare-exchange see and return the right
+    /// pointers.
+    #[test]
+    fn raw_pointer_operations() {
+        let rcu = C::new();
+        let (mut a, mut b, mut c) = (1u32, 2u32, 3u32);
+        let (pa, pb, pc) = (&raw mut a, &raw mut b, &raw mut c);
+        let ptr = crate::RawRcuPtr::<u32>::null();
+        assert!(ptr.load_protected().is_null());
+        ptr.publish(pa);
+        {
+            let guard = rcu.read_lock();
+            assert_eq!(ptr.load(&guard), pa);
+            // SAFETY: the targets are locals that outlive every reader of this test.
+            assert_eq!(unsafe { ptr.load_ref(&guard) }, Some(&1));
+        }
+        assert_eq!(ptr.replace(pb), pa);
+        assert_eq!(ptr.compare_exchange(pa, pc), Err(pb), "stale expected value must fail");
+        assert_eq!(ptr.compare_exchange(pb, pc), Ok(pb));
+        assert_eq!(ptr.load_protected(), pc);
+    }
+
     /// Dropping the pointer frees its current value.
     #[test]
     fn drop_frees_current_value() {
