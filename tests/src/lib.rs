@@ -4,4 +4,5 @@
 //! so the counter flavor's fence-free reader path is exercised too.
 
 pub mod membarrier;
+pub mod rcu_model;
 pub mod rng;
