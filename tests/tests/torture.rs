@@ -27,7 +27,7 @@
 //! | `synchronize` | returns; the retirement's own cookie must then be done (`try_reclaim` succeeds at once) |
 //! | `get_state` + `cond_synchronize` | returns; as above |
 //! | `start_poll` + `poll` | `poll` says done (with `Platform::relax` between tries); as above |
-//! | `Retired::try_reclaim` | succeeds (after a `start_poll`, since a retirement cookie starts nothing) |
+//! | `Retired::try_reclaim` | succeeds (polled alone, with `Platform::relax` between tries) |
 //! | `Retired::synchronize` | the value is dropped, which ages it |
 //! | `Retired::defer_drop` | the `call_rcu` callback drops the value, which ages it |
 //!
@@ -37,7 +37,10 @@
 //! ages the element and queues itself again, until the element reaches the limit and the
 //! callback frees it (rcutorture's asynchronous mode). The writer also calls `barrier` and
 //! checks that every `defer_drop` queued before it has run, and `process_callbacks`; a
-//! separate thread calls `process_callbacks` in a loop.
+//! separate thread calls `process_callbacks` in a loop; and *fake writers* (as rcutorture
+//! has) call `synchronize`, `cond_synchronize`, `start_poll`/`poll`, `barrier` and
+//! `defer_drop` without updating anything, so that grace periods and callbacks are driven
+//! from several threads at once.
 //!
 //! Elements are boxes, freed for real when they reach the limit, so that a run under
 //! AddressSanitizer reports a reader that touches an element freed too early:
@@ -63,6 +66,7 @@
 //! | `RCU_TORTURE_SECS=N` | seconds per flavor (fractions allowed) | 3, or 60 in long mode |
 //! | `RCU_TORTURE_READERS=N` | reader threads | 3 |
 //! | `RCU_TORTURE_CB_THREAD=0` | no callback-processing thread | one thread |
+//! | `RCU_TORTURE_FAKE_WRITERS=N` | threads that only ask for grace periods and queue callbacks | 2 |
 //! | `RCU_TORTURE_SEED=N` | seed (decimal or `0x` hex) | from the clock, printed |
 //!
 //! Run with `-- --nocapture` to see the tables.
@@ -100,14 +104,14 @@ const MB_LIVE: u32 = 0x4C49_5645;
 /// Below this many writer grace periods a run proves nothing, and fails.
 const MIN_WRITER_GPS: u64 = 60;
 
+/// Below this many read-side sections (all readers together) a run fails.
+const MIN_READS: u64 = 1_000;
+
 /// How long the writer may make no progress before the run is declared stalled.
 const STALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// [`RunState::writer_api`] while the writer is in `barrier` (the APIs use [`Api::tag`]).
 const BARRIER_TAG: u8 = u8::MAX;
-
-/// Below this many read-side sections (all readers together) a run fails.
-const MIN_READS: u64 = 1_000;
 
 /// Counter flavor, hosted platform (readers fence on their outermost lock and unlock).
 ///
@@ -343,14 +347,23 @@ fn torture<F: Flavor>() {
     let gp_seq_before = rcu.get_state().as_u64();
     let ptr = RcuPtr::new(rcu, Some(Handle::<F>::new(new_element::<F>(0))));
 
-    // Readers, the callback thread and the writer run until the writer stops them.
+    // Readers, fake writers, the callback thread and the writer run until the writer stops
+    // them.
     let started = Instant::now();
-    let (writer, readers, callbacks) = thread::scope(|s| {
+    let (writer, readers, fake_writers, callbacks) = thread::scope(|s| {
         let readers: Vec<_> = (0..config.readers)
             .map(|i| {
                 let rng = Rng::new(config.flavor_seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9));
                 let (ptr, run) = (&ptr, &run);
                 s.spawn(move || reader::<F>(ptr, run, rng))
+            })
+            .collect();
+        let fake_writers: Vec<_> = (0..config.fake_writers)
+            .map(|i| {
+                let rng =
+                    Rng::new(config.flavor_seed ^ (i as u64 + 1).wrapping_mul(0xFA4E_0000_0001));
+                let run = &run;
+                s.spawn(move || fake_writer::<F>(run, rng))
             })
             .collect();
         let callbacks = config.callback_thread.then(|| {
@@ -368,8 +381,9 @@ fn torture<F: Flavor>() {
         watch_writer::<F>(&run, &config, &done_rx);
         let writer = join(writer);
         let readers: Vec<ReaderStats> = readers.into_iter().map(join).collect();
+        let fake_writers: Vec<FakeWriterStats> = fake_writers.into_iter().map(join).collect();
         let callbacks = callbacks.map(join).unwrap_or_default();
-        (writer, readers, callbacks)
+        (writer, readers, fake_writers, callbacks)
     });
     let elapsed = started.elapsed();
 
@@ -384,6 +398,7 @@ fn torture<F: Flavor>() {
         writer: writer.stats,
         readers: ReaderStats::merge(&readers),
         reads_per_reader: readers.iter().map(|r| r.reads).collect(),
+        fake_writers: FakeWriterStats::merge(&fake_writers),
         callbacks,
         drain,
         engine_gps: gp_seq_after.wrapping_sub(gp_seq_before) / 4,
@@ -462,6 +477,7 @@ struct Config {
     duration: Duration,
     readers: usize,
     callback_thread: bool,
+    fake_writers: usize,
     /// The seed to pass in `RCU_TORTURE_SEED` to replay the run.
     seed: u64,
     /// `seed` mixed with the flavor's name, so that flavors do not share a stream.
@@ -480,7 +496,11 @@ impl Config {
             v.parse().expect("RCU_TORTURE_READERS must be a number")
         });
         assert!(readers >= 1, "RCU_TORTURE_READERS must be at least 1");
-        let callback_thread = env("RCU_TORTURE_CB_THREAD").map_or(true, |v| v != "0");
+        let callback_thread = env("RCU_TORTURE_CB_THREAD").as_deref() != Some("0");
+        let fake_writers = env("RCU_TORTURE_FAKE_WRITERS").map_or(2, |v| {
+            v.parse()
+                .expect("RCU_TORTURE_FAKE_WRITERS must be a number")
+        });
         let seed = env("RCU_TORTURE_SEED").map_or_else(clock_seed, |v| {
             let parsed = match v.strip_prefix("0x") {
                 Some(hex) => u64::from_str_radix(hex, 16),
@@ -496,6 +516,7 @@ impl Config {
             duration: Duration::from_secs_f64(secs),
             readers,
             callback_thread,
+            fake_writers,
             seed,
             flavor_seed,
             long,
@@ -1018,10 +1039,6 @@ fn retire<F: Flavor>(
                     Err(back) => retired = back,
                 }
                 stats.polls_not_done[api.index()] += 1;
-                if attempt == 0 {
-                    // A retirement cookie comes from `get_state`, which starts nothing.
-                    let _ = rcu.start_poll();
-                }
                 // SAFETY: the writer is outside every read-side section.
                 unsafe { F::quiescent_state() };
                 F::relax(attempt);
@@ -1323,6 +1340,95 @@ struct CallbackStats {
     ran: u64,
 }
 
+/// What the fake writers counted, by API.
+#[derive(Clone, Copy, Default)]
+struct FakeWriterStats {
+    synchronize: u64,
+    cond_synchronize: u64,
+    poll: u64,
+    barrier: u64,
+    defer_drop: u64,
+    process_calls: u64,
+    process_ran: u64,
+}
+
+impl FakeWriterStats {
+    fn total(&self) -> u64 {
+        self.synchronize + self.cond_synchronize + self.poll + self.barrier + self.defer_drop
+    }
+
+    fn merge(all: &[FakeWriterStats]) -> FakeWriterStats {
+        let mut sum = FakeWriterStats::default();
+        for f in all {
+            sum.synchronize += f.synchronize;
+            sum.cond_synchronize += f.cond_synchronize;
+            sum.poll += f.poll;
+            sum.barrier += f.barrier;
+            sum.defer_drop += f.defer_drop;
+            sum.process_calls += f.process_calls;
+            sum.process_ran += f.process_ran;
+        }
+        sum
+    }
+}
+
+/// Asks for grace periods and queues callbacks without updating anything, so that grace
+/// periods, callback processing and `barrier` are driven from several threads at once
+/// (rcutorture's fake writers).
+fn fake_writer<F: Flavor>(run: &RunState, mut rng: Rng) -> FakeWriterStats {
+    let _participant = Participant::<F>::enter();
+    let rcu = F::domain();
+    let mut stats = FakeWriterStats::default();
+    // Relaxed: the flag hands nothing over.
+    while !run.stop.load(Ordering::Relaxed) {
+        match rng.below(5) {
+            0 => {
+                rcu.synchronize();
+                stats.synchronize += 1;
+            }
+            1 => {
+                let cookie = rcu.get_state();
+                spin(rng.below(1_000));
+                rcu.cond_synchronize(cookie);
+                stats.cond_synchronize += 1;
+            }
+            2 => {
+                let cookie = rcu.start_poll();
+                let mut attempt = 0;
+                while !rcu.poll(cookie) {
+                    // SAFETY: this thread never opens a read-side section.
+                    unsafe { F::quiescent_state() };
+                    F::relax(attempt);
+                    attempt = attempt.saturating_add(1);
+                }
+                stats.poll += 1;
+            }
+            3 => {
+                rcu.barrier();
+                stats.barrier += 1;
+            }
+            _ => {
+                // A flood of callbacks, processed here as well as on the callback thread.
+                for _ in 0..1 + rng.below(256) {
+                    rcu.defer_drop(Box::new([0u64; 4]));
+                    stats.defer_drop += 1;
+                    if rng.one_in(2) {
+                        stats.process_calls += 1;
+                        stats.process_ran += rcu.process_callbacks() as u64;
+                    }
+                }
+            }
+        }
+        // SAFETY: this thread never opens a read-side section.
+        unsafe { F::quiescent_state() };
+        spin(rng.below(5_000));
+        if rng.one_in(4) {
+            thread::yield_now();
+        }
+    }
+    stats
+}
+
 /// Calls `process_callbacks` in a loop until the writer says stop (a kernel's softirq).
 fn callback_processor<F: Flavor>(run: &RunState, mut rng: Rng) -> CallbackStats {
     let _participant = Participant::<F>::enter();
@@ -1361,6 +1467,7 @@ struct Report<'a> {
     writer: WriterStats,
     readers: ReaderStats,
     reads_per_reader: Vec<u64>,
+    fake_writers: FakeWriterStats,
     callbacks: CallbackStats,
     drain: DrainStats,
     /// Grace periods the domain's sequence advanced by, whoever started them.
@@ -1377,7 +1484,8 @@ impl Report<'_> {
         let w = &self.writer;
         let mut t = String::new();
         let mut row = |label: &str, value: String, note: String| {
-            let _ = writeln!(t, "  {label:<34} {value:>12}  {note}");
+            let line = format!("  {label:<34} {value:>12}  {note}");
+            let _ = writeln!(t, "{}", line.trim_end());
         };
 
         row(
@@ -1419,6 +1527,16 @@ impl Report<'_> {
                 note,
             );
         }
+        let f = &self.fake_writers;
+        row(
+            "fake writer operations",
+            f.total().to_string(),
+            format!(
+                "{} fake writers: synchronize {}, cond_synchronize {}, poll {}, barrier {}, \
+                 defer_drop {}",
+                c.fake_writers, f.synchronize, f.cond_synchronize, f.poll, f.barrier, f.defer_drop
+            ),
+        );
         row(
             "barrier",
             w.barriers.to_string(),
@@ -1428,6 +1546,11 @@ impl Report<'_> {
             "process_callbacks (writer)",
             w.process_calls.to_string(),
             format!("ran {} callbacks", w.process_ran),
+        );
+        row(
+            "process_callbacks (fake writers)",
+            f.process_calls.to_string(),
+            format!("ran {} callbacks", f.process_ran),
         );
         row(
             "process_callbacks (thread)",
