@@ -483,7 +483,11 @@ mod tests {
             assert_eq!(unsafe { ptr.load_ref(&guard) }, Some(&1));
         }
         assert_eq!(ptr.replace(pb), pa);
-        assert_eq!(ptr.compare_exchange(pa, pc), Err(pb), "stale expected value must fail");
+        assert_eq!(
+            ptr.compare_exchange(pa, pc),
+            Err(pb),
+            "stale expected value must fail"
+        );
         assert_eq!(ptr.compare_exchange(pb, pc), Ok(pb));
         assert_eq!(ptr.load_protected(), pc);
     }

@@ -56,7 +56,9 @@ struct Model {
 impl Model {
     /// The sections open right now, as (CPU, serial).
     fn open_sections(&self) -> Vec<(usize, u64)> {
-        (0..CPUS).filter_map(|cpu| self.open[cpu].map(|s| (cpu, s))).collect()
+        (0..CPUS)
+            .filter_map(|cpu| self.open[cpu].map(|s| (cpu, s)))
+            .collect()
     }
 
     /// Panics if any of `sections` is still open.
@@ -193,7 +195,10 @@ fn run<D: Flavor>(rcu: &D, ops: &[u8]) {
                 let index = usize::from(byte >> 3) % cookies.len();
                 if rcu.poll(cookies[index].0) {
                     let (_, sections) = cookies.swap_remove(index);
-                    MODEL.with(|m| m.borrow().assert_all_closed(&sections, "cookie reported done"));
+                    MODEL.with(|m| {
+                        m.borrow()
+                            .assert_all_closed(&sections, "cookie reported done")
+                    });
                 }
             }
             5 if depth(cpu) == 0 || !D::QSBR => {
@@ -236,7 +241,11 @@ fn run<D: Flavor>(rcu: &D, ops: &[u8]) {
         let m = m.borrow();
         let mut freed = m.freed.clone();
         freed.sort_unstable();
-        assert_eq!(freed, (1..=next_id).collect::<Vec<_>>(), "every object freed exactly once");
+        assert_eq!(
+            freed,
+            (1..=next_id).collect::<Vec<_>>(),
+            "every object freed exactly once"
+        );
     });
 }
 

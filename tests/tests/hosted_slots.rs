@@ -15,7 +15,11 @@ static RCU: Counter<Hosted, { Hosted::MAX_CPUS }> = Counter::new();
 /// naming the limit, then checks that the slots come back when the threads exit.
 #[test]
 fn slots_are_exclusive_released_at_exit_and_exhaustion_panics() {
-    assert_eq!(Hosted::registered_threads(), 0, "no thread of this test process uses RCU yet");
+    assert_eq!(
+        Hosted::registered_threads(),
+        0,
+        "no thread of this test process uses RCU yet"
+    );
 
     let all_registered = Arc::new(Barrier::new(Hosted::MAX_CPUS + 1));
     let release = Arc::new(Barrier::new(Hosted::MAX_CPUS + 1));
@@ -53,10 +57,18 @@ fn slots_are_exclusive_released_at_exit_and_exhaustion_panics() {
     release.wait();
     let mut slots: Vec<usize> = holders.into_iter().map(|h| h.join().unwrap()).collect();
     slots.sort_unstable();
-    assert_eq!(slots, (0..Hosted::MAX_CPUS).collect::<Vec<_>>(), "each slot held exactly once");
+    assert_eq!(
+        slots,
+        (0..Hosted::MAX_CPUS).collect::<Vec<_>>(),
+        "each slot held exactly once"
+    );
 
     // Thread exit released them all: a new thread gets a slot and can wait for a grace period.
-    assert_eq!(Hosted::registered_threads(), 0, "slots must be released at thread exit");
+    assert_eq!(
+        Hosted::registered_threads(),
+        0,
+        "slots must be released at thread exit"
+    );
     thread::spawn(|| {
         drop(RCU.read_lock());
         RCU.synchronize();
