@@ -234,6 +234,37 @@ mod tests {
         head.iter(&guard).map(|e| e.key).collect()
     }
 
+    /// Leaks `n` entries with keys `0..n` and links each at the head of `head`, in order.
+    fn link_entries(head: &HlistHead<Entry>, n: u32) -> Vec<NonNull<Entry>> {
+        let entries: Vec<NonNull<Entry>> = (0..n)
+            .map(|key| {
+                let entry = Box::new(Entry {
+                    key,
+                    link: HlistNode::new(),
+                });
+                NonNull::from(Box::leak(entry))
+            })
+            .collect();
+        for e in &entries {
+            // SAFETY: the tests update from one thread; entries stay leaked until
+            // `free_entries`, after the tests' readers are gone.
+            unsafe { head.add_head_rcu(*e) };
+        }
+        entries
+    }
+
+    /// Frees what `link_entries` leaked.
+    ///
+    /// # Safety
+    ///
+    /// No reader can reach the entries any more.
+    unsafe fn free_entries(entries: Vec<NonNull<Entry>>) {
+        for e in entries {
+            // SAFETY: leaked boxes that no reader can reach (contract).
+            drop(unsafe { Box::from_raw(e.as_ptr()) });
+        }
+    }
+
     /// Add at head, delete first, middle and last; iteration sees exactly the linked
     /// entries, newest first.
     #[test]
@@ -241,18 +272,7 @@ mod tests {
         let rcu = C::new();
         let head = HlistHead::<Entry>::new();
         assert!(head.is_empty());
-        let entries: Vec<NonNull<Entry>> = (0..5)
-            .map(|key| {
-                NonNull::from(Box::leak(Box::new(Entry {
-                    key,
-                    link: HlistNode::new(),
-                })))
-            })
-            .collect();
-        for e in &entries {
-            // SAFETY: single-threaded updater; entries are leaked until the end of the test.
-            unsafe { head.add_head_rcu(*e) };
-        }
+        let entries = link_entries(&head, 5);
         assert_eq!(keys(&rcu, &head), [4, 3, 2, 1, 0]);
         // SAFETY: as above; each entry is on the chain when deleted.
         unsafe {
@@ -266,11 +286,9 @@ mod tests {
             assert!(entries[1].as_ref().link.is_hashed());
         }
         rcu.synchronize();
-        for e in entries {
-            // SAFETY: a grace period has passed since the deletions; the rest are dropped
-            // together with the list, which no reader uses any more.
-            drop(unsafe { Box::from_raw(e.as_ptr()) });
-        }
+        // SAFETY: a grace period has passed since the deletions, and no reader uses the list
+        // any more.
+        unsafe { free_entries(entries) };
     }
 
     /// A reader standing on a node that is then deleted still reaches the rest of the chain.
@@ -278,18 +296,7 @@ mod tests {
     fn reader_on_deleted_node_continues() {
         let rcu = C::new();
         let head = HlistHead::<Entry>::new();
-        let entries: Vec<NonNull<Entry>> = (0..3)
-            .map(|key| {
-                NonNull::from(Box::leak(Box::new(Entry {
-                    key,
-                    link: HlistNode::new(),
-                })))
-            })
-            .collect();
-        for e in &entries {
-            // SAFETY: single-threaded updater; entries outlive the test's readers.
-            unsafe { head.add_head_rcu(*e) };
-        }
+        let entries = link_entries(&head, 3);
         let guard = rcu.read_lock();
         let mut it = head.iter(&guard);
         assert_eq!(it.next().map(|e| e.key), Some(2));
@@ -301,10 +308,8 @@ mod tests {
         assert!(it.next().is_none());
         drop(guard);
         rcu.synchronize();
-        for e in entries {
-            // SAFETY: no reader remains.
-            drop(unsafe { Box::from_raw(e.as_ptr()) });
-        }
+        // SAFETY: no reader remains.
+        unsafe { free_entries(entries) };
     }
 
     #[test]

@@ -1,20 +1,7 @@
 //! A read-side critical section belongs to its CPU: the guard cannot move to another thread.
-use rcu_core::{Counter, Platform};
-
-struct OneCpu;
-
-// SAFETY: one CPU, index 0; no preemption to control; no heavy barrier.
-unsafe impl Platform for OneCpu {
-    const MAX_CPUS: usize = 1;
-    fn cpu_id() -> usize {
-        0
-    }
-    fn preempt_disable() {}
-    fn preempt_enable() {}
-    fn relax(_attempt: u32) {}
-}
-
-static RCU: Counter<OneCpu, 1> = Counter::new();
+#[path = "common/one_cpu.rs"]
+mod one_cpu;
+use one_cpu::RCU;
 
 fn main() {
     use rcu_core::Rcu;
