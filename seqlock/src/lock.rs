@@ -36,7 +36,12 @@
 ///     type Guard<'a> = IrqGuard<'a>;
 ///     fn lock(&self) -> IrqGuard<'_> {
 ///         let irqs = local_irq_save();
-///         while self.0.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+///         let (unlocked, locked) = (false, true);
+///         while self
+///             .0
+///             .compare_exchange_weak(unlocked, locked, Ordering::Acquire, Ordering::Relaxed)
+///             .is_err()
+///         {
 ///             core::hint::spin_loop();
 ///         }
 ///         IrqGuard { lock: self, irqs }

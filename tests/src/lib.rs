@@ -1,7 +1,10 @@
 //! Shared pieces of the workspace's cross-crate tests and demo.
 //!
-//! [`Membarrier`](membarrier::Membarrier) is a hosted platform with a real heavy barrier (Linux `membarrier(2)`),
-//! so the counter flavor's fence-free reader path is exercised too.
+//! - [`membarrier`]: a hosted platform with a real heavy barrier (Linux `membarrier(2)`), so
+//!   that the counter flavor's fence-free reader path is exercised too.
+//! - [`rcu_model`]: a single-threaded model check of `rcu-core` on simulated CPUs, shared by
+//!   a stable test and the `rcu_ops` fuzz target.
+//! - [`rng`]: a small deterministic random number generator for replayable runs.
 
 pub mod membarrier;
 pub mod rcu_model;

@@ -67,7 +67,8 @@ impl Model {
             assert_ne!(
                 self.open[cpu],
                 Some(serial),
-                "{what} while read-side section {serial} on CPU {cpu}, open before it, is still open"
+                "{what} while read-side section {serial} on CPU {cpu}, open before it, is \
+                 still open"
             );
         }
     }
