@@ -108,9 +108,9 @@ pub trait Rcu: Flavor + Sync + Sized {
     /// In debug builds, when called inside a read-side critical section of this domain (a
     /// deadlock for the counter flavor, a use-after-free for QSBR).
     fn synchronize(&self) {
-        self.assert_not_in_reader("synchronize");
+        assert_not_in_reader(self, "synchronize");
         let cookie = self.core().engine.snapshot();
-        self.wait_for(cookie);
+        wait_for(self, cookie);
     }
 
     /// A cookie that [`poll`](Self::poll) reports done once a full grace period has elapsed
@@ -159,8 +159,8 @@ pub trait Rcu: Flavor + Sync + Sized {
     /// As [`synchronize`](Self::synchronize), if it has to wait.
     fn cond_synchronize(&self, cookie: Cookie) {
         if !self.core().engine.done(cookie) {
-            self.assert_not_in_reader("cond_synchronize");
-            self.wait_for(cookie);
+            assert_not_in_reader(self, "cond_synchronize");
+            wait_for(self, cookie);
         }
     }
 
@@ -216,7 +216,7 @@ pub trait Rcu: Flavor + Sync + Sized {
     ///
     /// In debug builds, when called inside a read-side critical section.
     fn barrier(&self) {
-        self.assert_not_in_reader("barrier");
+        assert_not_in_reader(self, "barrier");
         let core = self.core();
         if core.callbacks.outstanding() == 0 {
             return;
@@ -256,29 +256,31 @@ pub trait Rcu: Flavor + Sync + Sized {
     fn pending_callbacks(&self) -> usize {
         self.core().callbacks.outstanding()
     }
+}
 
-    #[doc(hidden)]
-    fn wait_for(&self, cookie: Cookie) {
-        let engine = &self.core().engine;
-        engine.request(cookie);
-        let mut attempt = 0;
-        loop {
-            self.updater_quiesce();
-            engine.drive(self.readers());
-            if engine.done(cookie) {
-                return;
-            }
-            self.relax(attempt);
-            attempt = attempt.saturating_add(1);
+/// Waits until `cookie`'s grace period has completed, driving grace periods meanwhile: the
+/// body of `synchronize` and `cond_synchronize`.
+fn wait_for<D: Rcu>(rcu: &D, cookie: Cookie) {
+    let engine = &rcu.core().engine;
+    engine.request(cookie);
+    let mut attempt = 0;
+    loop {
+        rcu.updater_quiesce();
+        engine.drive(rcu.readers());
+        if engine.done(cookie) {
+            return;
         }
+        rcu.relax(attempt);
+        attempt = attempt.saturating_add(1);
     }
+}
 
-    #[doc(hidden)]
-    #[inline]
-    fn assert_not_in_reader(&self, what: &str) {
-        if cfg!(debug_assertions) && self.in_reader() {
-            panic!("rcu-core: {what} called inside an RCU read-side critical section");
-        }
+/// Panics (debug builds) when the current CPU is inside a read-side critical section of `rcu`,
+/// where `what` would deadlock (counter) or free too early (QSBR).
+#[inline]
+fn assert_not_in_reader<D: Rcu>(rcu: &D, what: &str) {
+    if cfg!(debug_assertions) && rcu.in_reader() {
+        panic!("rcu-core: {what} called inside an RCU read-side critical section");
     }
 }
 
