@@ -221,6 +221,56 @@ mod tests {
         }
     }
 
+    /// On pseudo-random byte strings over a small alphabet: `new` either fails with the error
+    /// the rules predict or succeeds, and then the components, joined with single slashes,
+    /// give back the path with its runs of slashes collapsed and its outer slashes removed.
+    #[test]
+    fn components_rebuild_the_path() {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..20_000 {
+            let len = (next() % 12) as usize;
+            let bytes: std::vec::Vec<u8> = (0..len)
+                .map(|_| b"/./a.\0"[(next() % 6) as usize])
+                .collect();
+            let result = PathName::new(&bytes, LookupFlags::empty());
+            if bytes.contains(&0) {
+                assert_eq!(result, Err(Errno::EINVAL));
+                continue;
+            }
+            if bytes.is_empty() {
+                assert_eq!(result, Err(Errno::ENOENT));
+                continue;
+            }
+            let path = result.unwrap();
+            let mut rebuilt = std::vec::Vec::new();
+            for c in path.components() {
+                if !rebuilt.is_empty() {
+                    rebuilt.push(b'/');
+                }
+                rebuilt.extend_from_slice(match c {
+                    Component::CurDir => b".",
+                    Component::ParentDir => b"..",
+                    Component::Normal(name) => {
+                        assert!(!name.is_empty() && !name.contains(&b'/'));
+                        assert!(name != b"." && name != b"..");
+                        name
+                    }
+                });
+            }
+            let expected: std::vec::Vec<&[u8]> = bytes
+                .split(|&b| b == b'/')
+                .filter(|part| !part.is_empty())
+                .collect();
+            assert_eq!(rebuilt, expected.join(&b'/'), "path {bytes:?}");
+        }
+    }
+
     #[test]
     fn has_more_tells_the_last_component() {
         let p = PathName::new(b"a/b//", LookupFlags::empty()).unwrap();
