@@ -1,11 +1,6 @@
 //! [`SeqCount`]: the bare sequence counter (Linux `seqcount_t`).
 
-use crate::sync::{const_fn, fence, spin_loop, Ordering};
-
-#[cfg(not(target_has_atomic = "64"))]
-use crate::sync::AtomicU32 as AtomicWord;
-#[cfg(target_has_atomic = "64")]
-use crate::sync::AtomicU64 as AtomicWord;
+use crate::sync::{const_fn, fence, spin_loop, AtomicSeq, Ordering};
 
 /// The integer a [`SeqCount`] counts in: `u64` where the target has 64-bit atomics, `u32`
 /// elsewhere.
@@ -61,7 +56,7 @@ pub type SeqValue = u32;
 /// ```
 #[derive(Debug)]
 pub struct SeqCount {
-    sequence: AtomicWord,
+    sequence: AtomicSeq,
 }
 
 /// A sample of a [`SeqCount`] taken at the start of a read section.
@@ -82,7 +77,7 @@ impl SeqCount {
     const_fn! {
         /// A counter at zero: no write in progress.
         pub fn new() -> Self {
-            Self { sequence: AtomicWord::new(0) }
+            Self { sequence: AtomicSeq::new(0) }
         }
     }
 
@@ -297,7 +292,7 @@ mod tests {
     #[test]
     fn count_wraps_around() {
         let c = SeqCount {
-            sequence: AtomicWord::new(SeqValue::MAX - 1),
+            sequence: AtomicSeq::new(SeqValue::MAX - 1),
         };
         let s = c.read_begin();
         drop(c.write_begin());

@@ -18,14 +18,10 @@
 
 use core::fmt;
 
+use crate::count::SeqValue;
 use crate::lock::{SpinLock, WriterLock};
 use crate::plain::{AtomicPayload, Plain};
-use crate::sync::{fence, Ordering};
-
-#[cfg(not(target_has_atomic = "64"))]
-use crate::sync::AtomicU32 as AtomicWord;
-#[cfg(target_has_atomic = "64")]
-use crate::sync::AtomicU64 as AtomicWord;
+use crate::sync::{fence, AtomicSeq, Ordering};
 
 /// A value with two copies whose readers never wait for the writer.
 ///
@@ -45,7 +41,7 @@ use crate::sync::AtomicU64 as AtomicWord;
 /// assert_eq!(CLOCK_BASE.read(), [1, 500]);
 /// ```
 pub struct SeqLatch<T: Plain, L: WriterLock = SpinLock> {
-    count: AtomicWord,
+    count: AtomicSeq,
     lock: L,
     copies: [AtomicPayload<T>; 2],
 }
@@ -64,7 +60,7 @@ impl<T: Plain, L: WriterLock> SeqLatch<T, L> {
     #[cfg(not(loom))]
     pub const fn with_lock(value: T) -> Self {
         Self {
-            count: AtomicWord::new(0),
+            count: AtomicSeq::new(0),
             lock: L::INIT,
             copies: [AtomicPayload::new(value), AtomicPayload::new(value)],
         }
@@ -74,7 +70,7 @@ impl<T: Plain, L: WriterLock> SeqLatch<T, L> {
     #[cfg(loom)]
     pub fn with_lock(value: T) -> Self {
         Self {
-            count: AtomicWord::new(0),
+            count: AtomicSeq::new(0),
             lock: L::new(),
             copies: [AtomicPayload::new(value), AtomicPayload::new(value)],
         }
@@ -127,9 +123,8 @@ impl<T: Plain, L: WriterLock> SeqLatch<T, L> {
     }
 
     /// The current count (a snapshot, for diagnostics): two per completed write.
-    pub fn count(&self) -> u64 {
-        #[allow(clippy::useless_conversion)]
-        u64::from(self.count.load(Ordering::Relaxed))
+    pub fn count(&self) -> SeqValue {
+        self.count.load(Ordering::Relaxed)
     }
 }
 

@@ -14,6 +14,13 @@ pub(crate) use core::sync::atomic::AtomicU64;
 
 pub(crate) use core::sync::atomic::Ordering;
 
+/// The atomic behind a sequence count: the widest the target has (see `SeqValue`).
+#[cfg(target_has_atomic = "64")]
+pub(crate) type AtomicSeq = AtomicU64;
+/// The atomic behind a sequence count: the widest the target has (see `SeqValue`).
+#[cfg(not(target_has_atomic = "64"))]
+pub(crate) type AtomicSeq = AtomicU32;
+
 /// What a reader does between two attempts: a CPU hint, or under loom a yield so that the
 /// model checker runs the writer.
 #[inline(always)]
