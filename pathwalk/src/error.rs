@@ -26,6 +26,21 @@ pub enum Errno {
     /// The lookup could not finish without leaving RCU mode under `CACHED`, or a scoped
     /// lookup raced with a rename or mount.
     EAGAIN,
+    /// A cached entry turned out to be stale (`ESTALE`). The engine walks once more with
+    /// [`REVAL`](crate::LookupFlags::REVAL) before reporting it.
+    ESTALE,
+    /// The name exists (namespace operations: create, mkdir, rename without replace).
+    EEXIST,
+    /// A directory is not empty (rmdir, rename over a directory).
+    ENOTEMPTY,
+    /// A directory where a non-directory is needed.
+    EISDIR,
+    /// The operation is not permitted (removing or renaming another user's entry in a
+    /// sticky directory).
+    EPERM,
+    /// The object is in use (unmounting a mount that has mounts below it, removing a
+    /// mountpoint).
+    EBUSY,
     /// An error the namespace returned (its errno value).
     Namespace(NonZeroI32),
 }
@@ -42,6 +57,12 @@ impl Errno {
             Errno::EINVAL => 22,
             Errno::ENAMETOOLONG => 36,
             Errno::ELOOP => 40,
+            Errno::ESTALE => 116,
+            Errno::EEXIST => 17,
+            Errno::ENOTEMPTY => 39,
+            Errno::EISDIR => 21,
+            Errno::EBUSY => 16,
+            Errno::EPERM => 1,
             Errno::Namespace(code) => code.get(),
         }
     }
@@ -58,6 +79,12 @@ impl Errno {
             22 => Errno::EINVAL,
             36 => Errno::ENAMETOOLONG,
             40 => Errno::ELOOP,
+            116 => Errno::ESTALE,
+            17 => Errno::EEXIST,
+            39 => Errno::ENOTEMPTY,
+            21 => Errno::EISDIR,
+            16 => Errno::EBUSY,
+            1 => Errno::EPERM,
             _ => match NonZeroI32::new(code) {
                 Some(code) => Errno::Namespace(code),
                 None => return None,
@@ -77,6 +104,12 @@ impl fmt::Display for Errno {
             Errno::ENAMETOOLONG => "ENAMETOOLONG: path too long",
             Errno::ELOOP => "ELOOP: too many or forbidden symbolic links",
             Errno::EAGAIN => "EAGAIN: try again",
+            Errno::ESTALE => "ESTALE: stale cache entry",
+            Errno::EEXIST => "EEXIST: file exists",
+            Errno::ENOTEMPTY => "ENOTEMPTY: directory not empty",
+            Errno::EISDIR => "EISDIR: is a directory",
+            Errno::EBUSY => "EBUSY: busy",
+            Errno::EPERM => "EPERM: operation not permitted",
             Errno::Namespace(code) => return write!(f, "errno {code} from the namespace"),
         };
         f.write_str(text)
@@ -89,7 +122,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip() {
-        for code in [2, 11, 13, 18, 20, 22, 36, 40, 5, -1] {
+        for code in [2, 11, 13, 18, 20, 22, 36, 40, 116, 17, 39, 21, 16, 1, 5, -1] {
             let errno = Errno::from_code(code).unwrap();
             assert_eq!(errno.code(), code);
         }
