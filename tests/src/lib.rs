@@ -9,3 +9,4 @@
 pub mod membarrier;
 pub mod rcu_model;
 pub mod rng;
+pub mod tree;
