@@ -200,7 +200,9 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
     ) -> Walked<R> {
         let mut rcu = Some(rcu);
         let mut fallback = Some(fallback);
-        self.run(|nd| {
+        // The operation's own result, an error included, is final: only the walk's failures
+        // lead to another pass (which could not call the operation again).
+        let walked = self.run(|nd| {
             nd.walk_path()?;
             if nd.rcu() {
                 if let Some(callback) = rcu.take() {
@@ -212,8 +214,12 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
             }
             let path = nd.take_path();
             let fallback = fallback.take().expect("pathwalk: fallback already ran");
-            Ok(fallback(&path)?)
-        })
+            Ok(fallback(&path))
+        });
+        Walked {
+            result: walked.result.and_then(|result| result),
+            end: walked.end,
+        }
     }
 
     /// Resolves the path to a referenced location (Linux: `filename_lookup`).
@@ -269,8 +275,16 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
     /// name, a link included, fails with `EEXIST`.
     ///
     /// A path without a final name (`/`, `.`, `..`) or with a trailing slash fails with
-    /// `EISDIR`, as `open(2)` does.
+    /// `EISDIR`, as `open(2)` does; [`LookupFlags::CACHED`] fails with `EAGAIN`, as
+    /// `openat2(2)` does with `O_CREAT`.
     pub fn finish_create(self, exclusive: bool) -> Walked<Open<'n, N>> {
+        // NOTE(linux): openat2(2) refuses `RESOLVE_CACHED` with `O_CREAT` outright.
+        if self.flags.contains(LookupFlags::CACHED) {
+            return Walked {
+                result: Err(Errno::EAGAIN),
+                end: End::Rcu,
+            };
+        }
         self.run(|nd| loop {
             let Some(last) = nd.walk_to_last()? else {
                 return Err(Errno::EISDIR.into());
@@ -1496,7 +1510,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
     fn try_rcu_finish<R>(
         &mut self,
         callback: impl FnOnce(RcuView<'_, N>) -> Result<R, RcuError>,
-    ) -> Result<Option<R>, Fail> {
+    ) -> Result<Option<Result<R, Errno>>, Fail> {
         let guard = self.guard();
         let view = RcuView {
             ns: self.ns,
@@ -1513,8 +1527,8 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             || (self.flags.is_scoped() && self.ns.rename_lock().read_retry(self.r_seq));
         match result {
             _ if moved => Ok(None),
-            Ok(value) => Ok(Some(value)),
-            Err(RcuError::Errno(errno)) => Err(Fail::Errno(errno)),
+            Ok(value) => Ok(Some(Ok(value))),
+            Err(RcuError::Errno(errno)) => Ok(Some(Err(errno))),
             Err(RcuError::NeedRef) => Ok(None),
         }
     }
@@ -1632,5 +1646,165 @@ impl<N: Namespace> From<LinkBody<'_, N>> for Body<N> {
             LinkBody::Path(path) => Body::Path(path),
             LinkBody::Jump(location) => Body::Jump(Loc::unheld(location)),
         }
+    }
+}
+
+#[cfg(all(test, feature = "alloc", not(loom)))]
+mod tests {
+    use std::format;
+    use std::vec::Vec;
+
+    use rcu_core::{hosted::Hosted, Counter};
+
+    use super::*;
+    use crate::dcache::{Cred, Dcache};
+
+    static RCU: Counter<Hosted, 64> = Counter::new();
+
+    type Fs = Dcache<Counter<Hosted, 64>>;
+
+    /// Resolves `path` from the root with `finish`, in RCU or ref mode.
+    fn walk<'f>(fs: &'f Fs, path: &[u8], flags: LookupFlags, rcu: bool) -> Walked<RefPath<'f, Fs>> {
+        let root = fs.root();
+        let lookup = Lookup::new(fs, &Cred::ROOT, root, root, path, flags);
+        if rcu {
+            lookup.finish()
+        } else {
+            lookup.without_rcu().finish()
+        }
+    }
+
+    fn mkdir(fs: &Fs, dir: &[u8], name: &[u8]) {
+        let at = walk(fs, dir, LookupFlags::empty(), true).result.unwrap();
+        fs.mkdir(at.location(), name, 0o755, &Cred::ROOT).unwrap();
+    }
+
+    /// `/d/x/f`, `/l -> d/x`, a mount on `/m` with `/m/g`, and a few broken things.
+    fn tree() -> Fs {
+        let fs = Dcache::new(&RCU);
+        mkdir(&fs, b"/", b"d");
+        mkdir(&fs, b"/d", b"x");
+        mkdir(&fs, b"/", b"m");
+        let root = fs.root();
+        fs.symlink(root, b"l", b"d/x", &Cred::ROOT).unwrap();
+        fs.symlink(root, b"loop", b"loop", &Cred::ROOT).unwrap();
+        fs.symlink(root, b"up", b"../../m/..", &Cred::ROOT).unwrap();
+        let x = walk(&fs, b"/d/x", LookupFlags::empty(), true)
+            .result
+            .unwrap();
+        fs.create(x.location(), b"f", 0o644, &Cred::ROOT).unwrap();
+        drop(x);
+        let m = walk(&fs, b"/m", LookupFlags::empty(), true).result.unwrap();
+        fs.mount_new(m.location()).unwrap();
+        drop(m);
+        let m = walk(&fs, b"/m", LookupFlags::empty(), true).result.unwrap();
+        fs.create(m.location(), b"g", 0o644, &Cred::ROOT).unwrap();
+        drop(m);
+        fs
+    }
+
+    #[test]
+    fn a_link_on_the_stack_is_legitimized_when_its_body_needs_ref_mode() {
+        let fs = tree();
+        // `x` needs a slow lookup: the walk leaves RCU mode while walking the body of `l`.
+        let d = walk(&fs, b"/d", LookupFlags::empty(), true).result.unwrap();
+        fs.set_uncached(d.location(), b"x", true).unwrap();
+        drop(d);
+        let walked = walk(&fs, b"/l/f", LookupFlags::FOLLOW, true);
+        assert_eq!(walked.end, End::Unlazy);
+        let f = walked.result.unwrap();
+        let direct = walk(&fs, b"/d/x/f", LookupFlags::empty(), true)
+            .result
+            .unwrap();
+        assert_eq!(fs.ino(f.dentry()), fs.ino(direct.dentry()));
+        drop((f, direct));
+        assert_eq!(fs.references_held(), 0);
+    }
+
+    #[test]
+    fn walks_leave_no_reference_behind_on_any_ending() {
+        let fs = tree();
+        let paths: [&[u8]; 10] = [
+            b"/d/x/f",
+            b"/l/f",
+            b"/l/",
+            b"/m/g",
+            b"/m/../d",
+            b"/up",
+            b"/loop",
+            b"/d/x/f/",
+            b"/d/missing/f",
+            b"/m/g/..",
+        ];
+        let mut answers = Vec::new();
+        for path in paths {
+            for flags in [
+                LookupFlags::FOLLOW,
+                LookupFlags::empty(),
+                LookupFlags::NO_XDEV,
+            ] {
+                let rcu = walk(&fs, path, flags, true)
+                    .result
+                    .map(|p| fs.ino(p.dentry()));
+                let reference = walk(&fs, path, flags, false)
+                    .result
+                    .map(|p| fs.ino(p.dentry()));
+                assert_eq!(rcu, reference, "{} with {flags:?}", path.escape_ascii());
+                answers.push(format!("{} {flags:?} {rcu:?}", path.escape_ascii()));
+                // The parent lookup, whatever its answer, releases what it took too.
+                drop(
+                    Lookup::new(&fs, &Cred::ROOT, fs.root(), fs.root(), path, flags)
+                        .parent()
+                        .result,
+                );
+                assert_eq!(
+                    fs.references_held(),
+                    0,
+                    "{} with {flags:?}",
+                    path.escape_ascii()
+                );
+            }
+        }
+        // Spot checks that the walks went where they should.
+        assert!(answers.contains(&"/loop LookupFlags(FOLLOW) Err(ELOOP)".into()));
+        assert!(answers.contains(&"/m/g LookupFlags(NO_XDEV) Err(EXDEV)".into()));
+        assert!(answers.contains(&"/d/x/f/ LookupFlags(0x0) Err(ENOTDIR)".into()));
+        assert!(answers.contains(&"/d/missing/f LookupFlags(FOLLOW) Err(ENOENT)".into()));
+    }
+
+    #[test]
+    fn dotdot_climbs_out_of_a_mount_and_a_link_body() {
+        let fs = tree();
+        let up = walk(&fs, b"/up", LookupFlags::FOLLOW, true);
+        // `/up -> ../../m/..`: `..` at the root stays, `m/..` crosses out of the mount.
+        assert_eq!(
+            up.result.unwrap().dentry() as *const _,
+            fs.root().dentry as *const _
+        );
+        let g = walk(&fs, b"/m/../m/./g", LookupFlags::empty(), false)
+            .result
+            .unwrap();
+        assert!(fs.ino(g.dentry()).is_some());
+    }
+
+    #[test]
+    fn names_handed_back_for_creation_are_bounded() {
+        assert_eq!(
+            NewName::new(&[b'a'; NAME_MAX]).unwrap().as_bytes().len(),
+            NAME_MAX
+        );
+        assert_eq!(
+            NewName::new(&[b'a'; NAME_MAX + 1]).err(),
+            Some(Errno::ENAMETOOLONG)
+        );
+    }
+
+    #[test]
+    fn cached_create_is_refused() {
+        let fs = tree();
+        let root = fs.root();
+        let walked = Lookup::new(&fs, &Cred::ROOT, root, root, b"/new", LookupFlags::CACHED)
+            .finish_create(false);
+        assert!(matches!(walked.result, Err(Errno::EAGAIN)));
     }
 }

@@ -349,6 +349,7 @@ fn torture<F: Flavor>() {
             .join("\n")
     );
     assert_eq!(figures.walks, 2 * walks);
+    assert_eq!(t.fs.references_held(), 0, "a walk leaked a reference");
     rcu.barrier();
 }
 

@@ -909,6 +909,7 @@ fn resolve_test_all_88_cases_in_rcu_and_ref_mode() {
             }
         }
     }
+    assert_eq!(t.fs.references_held(), 0, "a walk leaked a reference");
     assert!(
         failures.is_empty(),
         "{} of {checked} checks failed:\n{}",

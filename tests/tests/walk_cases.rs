@@ -328,6 +328,7 @@ fn posix_and_libpathrs_cases_in_rcu_and_ref_mode() {
             }
         }
     }
+    assert_eq!(t.fs.references_held(), 0, "a walk leaked a reference");
     assert!(
         failures.is_empty(),
         "{} failures:\n{}",

@@ -236,11 +236,14 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
     #[inline]
     fn dget_not_dead(&self, dentry: &Dentry) -> bool {
         self.count_ref_op();
-        get_not_dead(&dentry.count)
+        let got = get_not_dead(&dentry.count);
+        self.note_held(i64::from(got));
+        got
     }
 
     unsafe fn dput(&self, dentry: &Dentry) {
         self.count_ref_op();
+        self.note_held(-1);
         // Once the count reaches zero another thread may kill the dentry and queue its free;
         // the guard keeps it valid while we look at `hashed`.
         let guard = self.rcu.read_lock();
@@ -260,11 +263,14 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
     #[inline]
     fn mntget_not_dead(&self, mount: &Mount) -> bool {
         self.count_ref_op();
-        get_not_dead(&mount.count)
+        let got = get_not_dead(&mount.count);
+        self.note_held(i64::from(got));
+        got
     }
 
     unsafe fn mntput(&self, mount: &Mount) {
         self.count_ref_op();
+        self.note_held(-1);
         // As in `dput`, with "attached" for "hashed".
         let guard = self.rcu.read_lock();
         // SeqCst: our side of the handshake with `detach` (see `put_ref`).
@@ -309,6 +315,7 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
                 // A hashed dentry is never dead; only a saturated count refuses.
                 return Err(Errno::EAGAIN);
             }
+            self.note_held(1);
             Ok(ptr::from_ref(child))
         })?;
         // SAFETY: the child is referenced now, and a referenced dentry is not freed before the

@@ -185,7 +185,7 @@
 //! [`Errno`]: crate::Errno
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -249,6 +249,8 @@ pub struct Dcache<R: Rcu + 'static> {
     protected_symlinks: AtomicBool,
     /// Reference-count operations of the trait (dget, dput, mntget, mntput, ref-mode lookup).
     ref_ops: AtomicU64,
+    /// References taken through the trait and not dropped yet.
+    held: AtomicI64,
     /// Ref-mode lookups that had to "read in" an uncached entry.
     slow_lookups: AtomicU64,
     /// The next inode number.
@@ -357,6 +359,7 @@ impl<R: Rcu + 'static> Dcache<R> {
             root_dentry,
             protected_symlinks: AtomicBool::new(false),
             ref_ops: AtomicU64::new(0),
+            held: AtomicI64::new(0),
             slow_lookups: AtomicU64::new(0),
             next_ino: AtomicU64::new(ROOT_INO + 1),
             clock: AtomicU64::new(1),
@@ -407,6 +410,14 @@ impl<R: Rcu + 'static> Dcache<R> {
     pub fn ref_ops(&self) -> u64 {
         // Relaxed: a statistic.
         self.ref_ops.load(Ordering::Relaxed)
+    }
+
+    /// How many references taken through the [`Namespace`](crate::Namespace) methods
+    /// (`dget_not_dead`, `mntget_not_dead`, ref-mode `lookup`) have not been dropped yet. A
+    /// test that holds nothing can check that walks leaked no reference: it must be zero.
+    pub fn references_held(&self) -> i64 {
+        // Relaxed: a statistic.
+        self.held.load(Ordering::Relaxed)
     }
 
     /// How many ref-mode lookups found an entry with the "uncached" knob and "read it in".
@@ -490,6 +501,13 @@ impl<R: Rcu + 'static> Dcache<R> {
     fn count_ref_op(&self) {
         // Relaxed: a statistic.
         self.ref_ops.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Accounts a reference taken (`1`) or dropped (`-1`) through the trait.
+    #[inline]
+    fn note_held(&self, delta: i64) {
+        // Relaxed: a statistic.
+        self.held.fetch_add(delta, Ordering::Relaxed);
     }
 
     /// The next value of the logical clock.
