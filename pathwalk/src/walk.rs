@@ -678,7 +678,7 @@ struct Nd<'n, 'a, N: Namespace> {
     /// Where the walk is, and its `d_seq` sample (RCU mode).
     path: Loc<N>,
     seq: Seq,
-    /// The root `/` and `..` stop at; borrowed from the caller for `'n`, never counted.
+    /// The root `/` and `..` stop at; borrowed from the caller for `'a`, never counted.
     root: Loc<N>,
     /// `mount_lock` and `rename_lock` at the start of the walk.
     m_seq: Seq,

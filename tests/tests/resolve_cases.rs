@@ -917,4 +917,8 @@ fn resolve_test_all_88_cases_in_rcu_and_ref_mode() {
         failures.join("\n")
     );
     assert_eq!(checked, 88 * 4);
+    println!(
+        "resolve_test.c: {} cases, {checked} checks passed",
+        RESOLVE_TEST.len()
+    );
 }

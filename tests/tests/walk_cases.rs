@@ -2,7 +2,7 @@
 //! cases (section 4) in the reference namespace, each run in RCU and in ref mode, plus the
 //! errors of malformed input.
 
-use pathwalk::dcache::Cred;
+use pathwalk::dcache::{Cred, MountFlags, RenameFlags};
 use pathwalk::{End, Errno, Kind, Last, Lookup, LookupFlags, PATH_MAX};
 use rcu_core::{hosted::Hosted, Counter};
 use tests::tree::{Mode, Tree};
@@ -335,6 +335,11 @@ fn posix_and_libpathrs_cases_in_rcu_and_ref_mode() {
         failures.len(),
         failures.join("\n")
     );
+    println!(
+        "POSIX, libpathrs and malformed-input cases: {} cases, {} checks passed",
+        cases.len(),
+        cases.len() * Mode::ALL.len()
+    );
 }
 
 #[test]
@@ -452,4 +457,70 @@ fn namespace_operations_never_follow_the_last_link() {
     assert_eq!(last(b"/tmp/new/"), Ok((Last::Normal(b"new"), true)));
     assert_eq!(last(b"/s3/file/x").err(), Some(Errno::ENOTDIR));
     assert_eq!(last(b"/missing/x").err(), Some(Errno::ENOENT));
+}
+
+#[test]
+fn protected_symlinks_nosymfollow_and_write_permission() {
+    let t = fixture();
+    t.fs.set_protected_symlinks(true);
+    let alice = Cred::new(1001, 1001);
+    let bob = Cred::new(1002, 1002);
+    let bob_other_group = Cred::new(1002, 5000);
+    let tmp = t.at("/tmp");
+    t.fs.symlink(tmp.location(), b"alice_link", b"/s3/file", &alice)
+        .unwrap();
+    t.fs.symlink(tmp.location(), b"bob_link", b"/s3/file", &bob_other_group)
+        .unwrap();
+    let file = Ok(t.ino("/s3/file"));
+    let root = t.root();
+    let stat = |path: &str, flags, cred: &Cred| {
+        t.stat(root, path, flags, cred).result.map(|stat| stat.ino)
+    };
+    // In a sticky world-writable directory a link is followed only by its owner (or when
+    // the directory's owner owns it); not even root may follow alice's link.
+    assert_eq!(stat("/tmp/alice_link", F, &bob), Err(Errno::EACCES));
+    assert_eq!(stat("/tmp/alice_link", F, &Cred::ROOT), Err(Errno::EACCES));
+    assert_eq!(stat("/tmp/alice_link", F, &alice), file);
+    // Only the uid matters: bob follows his own link whatever its group.
+    assert_eq!(stat("/tmp/bob_link", F, &bob), file);
+    // Not following is always allowed.
+    assert!(stat("/tmp/alice_link", NONE, &bob).is_ok());
+    t.fs.set_protected_symlinks(false);
+    assert_eq!(stat("/tmp/alice_link", F, &bob), file);
+
+    // A nosymfollow mount refuses to follow any link in it.
+    t.mkdir("/nsf", 0o755);
+    let nsf = t.at("/nsf");
+    t.fs.mount_new_with(nsf.location(), MountFlags::NOSYMFOLLOW)
+        .unwrap();
+    drop(nsf);
+    t.symlink("/nsf/link", "/s3/file");
+    assert_eq!(stat("/nsf/link", F, &Cred::ROOT), Err(Errno::ELOOP));
+    assert_eq!(stat("/nsf/link/", NONE, &Cred::ROOT), Err(Errno::ELOOP));
+    assert!(stat("/nsf/link", NONE, &Cred::ROOT).is_ok());
+
+    // Creating in a directory without write permission.
+    t.mkdir("/ro", 0o555);
+    let ro = t.at("/ro");
+    assert_eq!(
+        t.fs.create(ro.location(), b"new", 0o644, &alice).err(),
+        Some(Errno::EACCES)
+    );
+
+    // rename never follows a final link: the link itself moves.
+    let s3 = t.at("/s3");
+    let link_ino = t.ino("/s3/dirlink");
+    t.fs.rename(
+        s3.location(),
+        b"dirlink",
+        s3.location(),
+        b"moved",
+        RenameFlags::empty(),
+        &Cred::ROOT,
+    )
+    .unwrap();
+    assert_eq!(t.ino("/s3/moved"), link_ino);
+    assert_eq!(t.ino("/tmp/dir"), t.ino("/s3/moved/"));
+    drop((tmp, ro, s3));
+    assert_eq!(t.fs.references_held(), 0);
 }
