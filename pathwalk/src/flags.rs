@@ -38,9 +38,14 @@ bitflags::bitflags! {
 
 impl LookupFlags {
     /// Checks that the flags can be honoured together: `BENEATH` and `IN_ROOT` conflict, as
-    /// `openat2(2)` says (`EINVAL`).
+    /// `openat2(2)` says, and undefined bits are refused (both `EINVAL`).
     pub const fn validate(self) -> Result<(), Errno> {
         if self.contains(Self::BENEATH.union(Self::IN_ROOT)) {
+            return Err(Errno::EINVAL);
+        }
+        // Bits no flag defines (kept by `from_bits_retain`, as a kernel converting a user's
+        // flags word might) are refused, as `openat2(2)` refuses unknown `RESOLVE_*` bits.
+        if self.bits() & !Self::all().bits() != 0 {
             return Err(Errno::EINVAL);
         }
         Ok(())
@@ -67,6 +72,11 @@ mod tests {
             Ok(())
         );
         assert_eq!(LookupFlags::empty().validate(), Ok(()));
+        assert_eq!(
+            LookupFlags::from_bits_retain(0x1337 << 12).validate(),
+            Err(Errno::EINVAL),
+            "undefined bits"
+        );
         assert!(LookupFlags::IN_ROOT.is_scoped());
         assert!(!LookupFlags::FOLLOW.is_scoped());
     }

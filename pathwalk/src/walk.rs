@@ -274,8 +274,8 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
     /// directory, for the caller to create. With `exclusive` (`O_EXCL`) an existing final
     /// name, a link included, fails with `EEXIST`.
     ///
-    /// A path without a final name (`/`, `.`, `..`) or with a trailing slash fails with
-    /// `EISDIR`, as `open(2)` does; [`LookupFlags::CACHED`] fails with `EAGAIN`, as
+    /// A path without a final name (`/`, `.`, `..`), with a trailing slash or naming an
+    /// existing directory fails with `EISDIR`, as `open(2)` does; [`LookupFlags::CACHED`] fails with `EAGAIN`, as
     /// `openat2(2)` does with `O_CREAT`.
     pub fn finish_create(self, exclusive: bool) -> Walked<Open<'n, N>> {
         // NOTE(linux): openat2(2) refuses `RESOLVE_CACHED` with `O_CREAT` outright.
@@ -319,6 +319,10 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
                 Some((child, seq)) => {
                     let follow = nd.flags.contains(LookupFlags::FOLLOW);
                     if !nd.step_into(child, seq, follow, true)? {
+                        // `open(2)` refuses to create "over" a directory.
+                        if nd.kind(nd.path.dentry) == Kind::Directory {
+                            return Err(nd.rcu_error(Errno::EISDIR));
+                        }
                         if nd.rcu() {
                             nd.unlazy(true)?;
                         }

@@ -424,6 +424,9 @@ fn create_through_links_and_exclusive_create() {
             t.open_create(root, "/tmp/..", F, false, rcu),
             Err(Errno::EISDIR)
         );
+        for dir in ["/tmp/dir", "/s3/dirlink"] {
+            assert_eq!(t.open_create(root, dir, F, false, rcu), Err(Errno::EISDIR));
+        }
     }
 }
 
