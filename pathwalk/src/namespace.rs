@@ -311,6 +311,27 @@ pub unsafe trait Namespace: Sync {
     /// Checks search permission on directory `dir` (Linux: `may_lookup`). *Ref.*
     fn may_exec(&self, cred: &Self::Cred, dir: &Self::Dentry) -> Result<(), Errno>;
 
+    /// Excludes renames and mount changes until
+    /// [`unlock_topology`](Self::unlock_topology) (Linux: `read_seqlock_excl(&rename_lock)`,
+    /// which `d_path` falls back to). *Ref*: may block; called without a guard, before any
+    /// other ref-mode method of the walk.
+    ///
+    /// The engine validates every walk that took a step in ref mode against `rename_lock`
+    /// and `mount_lock`, and walks again when a rename or mount change raced with it, so
+    /// that its answer is one the namespace had at one moment. After a few lost races it
+    /// walks once more inside this lock, which ends the retries. Namespaces whose writers
+    /// can take such a lock implement it (writers take it around renames, mounts and
+    /// unmounts, before any lock the ref-mode methods take); the default does nothing,
+    /// and the last try's answer is then accepted as it is, as Linux's ref-walk does.
+    fn lock_topology(&self) {}
+
+    /// Ends what [`lock_topology`](Self::lock_topology) began. *Ref.*
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the exclusion from its own earlier `lock_topology` call.
+    unsafe fn unlock_topology(&self) {}
+
     /// Reads the body of link `link` (Linux: `->get_link`). *Ref.* A
     /// [`LinkBody::Jump`] location need not be referenced: the engine takes its own
     /// references, and fails with `ENOENT` if the target is dying.

@@ -51,8 +51,8 @@ use crate::{Errno, LookupFlags, PathName};
 /// also the depth of the engine's link stack.
 pub const MAX_SYMLINKS: usize = 40;
 
-/// How many times a ref-walk is walked again after finding itself in a mount detached
-/// under it; the last try stays at the detached mount's root, as Linux does.
+/// How many times a ref-walk is walked again after a rename or mount change raced with it;
+/// the last try excludes them ([`Namespace::lock_topology`]).
 const REF_RETRIES: u32 = 4;
 
 /// How a walk ended; tests and benchmarks use it to check that the fast path was taken.
@@ -204,6 +204,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
         // lead to another pass (which could not call the operation again).
         let walked = self.run(|nd| {
             nd.walk_path()?;
+            nd.complete()?;
             if nd.rcu() {
                 if let Some(callback) = rcu.take() {
                     if let Some(done) = nd.try_rcu_finish(callback)? {
@@ -226,6 +227,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
     pub fn finish(self) -> Walked<RefPath<'n, N>> {
         self.run(|nd| {
             nd.walk_path()?;
+            nd.complete()?;
             if nd.rcu() {
                 nd.unlazy(true)?;
             }
@@ -242,6 +244,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
             if last.is_some() {
                 nd.require_directory()?;
             }
+            nd.complete()?;
             if nd.rcu() {
                 nd.unlazy(true)?;
             }
@@ -303,6 +306,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
             match nd.lookup_child_or_absent(name)? {
                 None => {
                     let name = NewName::new(name)?;
+                    nd.complete()?;
                     if nd.rcu() {
                         nd.unlazy(true)?;
                     }
@@ -323,6 +327,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
                         if nd.kind(nd.path.dentry) == Kind::Directory {
                             return Err(nd.rcu_error(Errno::EISDIR));
                         }
+                        nd.complete()?;
                         if nd.rcu() {
                             nd.unlazy(true)?;
                         }
@@ -356,6 +361,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
             let mut nd = Nd::new(&self, flags, true);
             match attempt(&mut nd) {
                 Ok(value) => return nd.finish(Ok(value)),
+                Err(Fail::Errno(errno)) if nd.raced(errno) => {}
                 Err(Fail::Errno(errno)) if !nd.is_stale(errno) => return nd.finish(Err(errno)),
                 Err(Fail::Errno(_)) => end = End::RevalRestart,
                 Err(Fail::Restart) => {}
@@ -377,10 +383,16 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
         loop {
             let mut tries = 0;
             let (nd, result) = loop {
+                let last_try = tries == REF_RETRIES;
+                if last_try {
+                    self.ns.lock_topology();
+                }
                 let mut nd = Nd::new(&self, flags, false);
-                nd.last_try = tries == REF_RETRIES;
+                nd.last_try = last_try;
+                nd.topology_locked = last_try;
                 match attempt(&mut nd) {
-                    Err(Fail::Restart) if !nd.last_try => tries += 1,
+                    Err(Fail::Restart) if !last_try => tries += 1,
+                    Err(Fail::Errno(errno)) if nd.raced(errno) => tries += 1,
                     result => break (nd, result),
                 }
             };
@@ -698,9 +710,12 @@ struct Nd<'n, 'a, N: Namespace> {
     total_links: usize,
     /// Whether this pass left RCU mode in the middle of the walk.
     unlazied: bool,
-    /// Whether this is the last ref-walk allowed: `..` then stays in a detached mount
-    /// instead of asking for another walk.
+    /// Whether this is the last ref-walk allowed: it is not validated against concurrent
+    /// renames and mount changes (it excludes them, if the namespace can), and `..` stays in
+    /// a detached mount instead of asking for another walk.
     last_try: bool,
+    /// Whether the walk holds the namespace's topology lock, released by `complete`.
+    topology_locked: bool,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -738,6 +753,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             total_links: 0,
             unlazied: false,
             last_try: false,
+            topology_locked: false,
             _not_send: PhantomData,
         }
     }
@@ -1509,6 +1525,48 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         true
     }
 
+    /// Whether the error `errno` that ended this pass may come from a rename or mount
+    /// change racing with steps taken in ref mode, so that the pass must be walked again
+    /// (see [`complete`](Self::complete)). `EAGAIN` is final: it is how a scoped lookup
+    /// reports such a race.
+    fn raced(&self, errno: Errno) -> bool {
+        errno != Errno::EAGAIN && self.ref_walk_raced()
+    }
+
+    /// Whether a rename or mount change happened since the start of a pass that took steps
+    /// in ref mode (and is not its last try).
+    fn ref_walk_raced(&self) -> bool {
+        let stepped_in_ref_mode = !self.rcu() || self.unlazied;
+        stepped_in_ref_mode
+            && !self.last_try
+            && (self.mount_moved() || self.ns.rename_lock().read_retry(self.r_seq))
+    }
+
+    /// Ends the walking part of a pass (Linux: the checks of `complete_walk`). A walk that
+    /// took steps in ref mode is a sequence of answers each true when it was given; it is
+    /// one answer of the namespace at one moment only if no rename or mount change raced
+    /// with it, which `rename_lock` and `mount_lock` tell. If one did, the pass is walked
+    /// again (the last try excludes them instead). A pure RCU-walk needs no such check: each
+    /// step was validated hand over hand, and the final legitimize or `finish_with`
+    /// validation checks the mount table.
+    fn complete(&mut self) -> Result<(), Fail> {
+        if self.ref_walk_raced() {
+            return Err(Fail::Restart);
+        }
+        self.unlock_topology();
+        Ok(())
+    }
+
+    /// Releases the topology lock if this walk holds it.
+    fn unlock_topology(&mut self) {
+        if self.topology_locked {
+            self.topology_locked = false;
+            // SAFETY: `run` took the lock for this pass, and the flag records that it is
+            // still held; it is cleared before the unlock, so it happens once.
+            unsafe { self.ns.unlock_topology() };
+        }
+    }
+
     /// Runs a `finish_with` callback under RCU on the current location and validates it.
     /// `Some` is the final result; `None` means legitimize and fall back.
     fn try_rcu_finish<R>(
@@ -1633,6 +1691,7 @@ impl<N: Namespace> Drop for Nd<'_, '_, N> {
     fn drop(&mut self) {
         // Leave the read-side section first: releasing references may block.
         self.guard = None;
+        self.unlock_topology();
         self.release_all();
     }
 }

@@ -233,6 +233,18 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
         })
     }
 
+    fn lock_topology(&self) {
+        // The guard is given up here and the lock released by `unlock_topology`: the trait
+        // splits the critical section across two calls.
+        core::mem::forget(self.topology.lock());
+    }
+
+    unsafe fn unlock_topology(&self) {
+        // SAFETY: the caller holds the lock from its own `lock_topology` (this function's
+        // contract), whose guard was forgotten, so nobody else will unlock it.
+        unsafe { self.topology.force_unlock() };
+    }
+
     #[inline]
     fn dget_not_dead(&self, dentry: &Dentry) -> bool {
         self.count_ref_op();

@@ -241,6 +241,10 @@ pub struct Dcache<R: Rcu + 'static> {
     rename_lock: SeqCount,
     /// The update lock and the state only updaters touch.
     state: spin::Mutex<State>,
+    /// Serialises renames, mounts and unmounts against each other and against the walks
+    /// that exclude them ([`Namespace::lock_topology`](crate::Namespace::lock_topology)).
+    /// Taken before the update lock.
+    topology: spin::Mutex<()>,
     /// The root mount, never detached.
     root_mount: NonNull<Mount>,
     /// The root dentry, referenced by the root mount.
@@ -355,6 +359,7 @@ impl<R: Rcu + 'static> Dcache<R> {
             mount_lock: SeqCount::new(),
             rename_lock: SeqCount::new(),
             state: spin::Mutex::new(state),
+            topology: spin::Mutex::new(()),
             root_mount,
             root_dentry,
             protected_symlinks: AtomicBool::new(false),
@@ -523,6 +528,13 @@ impl<R: Rcu + 'static> Dcache<R> {
         let result = self.locked(f);
         self.rcu.process_callbacks();
         result
+    }
+
+    /// Like [`update`](Self::update), for operations that change the shape of the tree
+    /// (renames, mounts, unmounts): they also take the topology lock, first.
+    fn update_topology<T>(&self, f: impl FnOnce(&ReadGuard<'static, R>, &mut State) -> T) -> T {
+        let _topology = self.topology.lock();
+        self.update(f)
     }
 
     /// Like [`update`](Self::update), without running callbacks: for `dput` and friends,

@@ -114,7 +114,7 @@ impl<R: Rcu + 'static> Dcache<R> {
 
     /// [`mount_new`](Self::mount_new) with options.
     pub fn mount_new_with(&self, at: Location<'_, Self>, flags: MountFlags) -> Result<u64, Errno> {
-        self.update(|guard, state| {
+        self.update_topology(|guard, state| {
             if self.check_mountpoint(guard, at)? != Kind::Directory {
                 return Err(Errno::ENOTDIR);
             }
@@ -153,7 +153,7 @@ impl<R: Rcu + 'static> Dcache<R> {
         at: Location<'_, Self>,
         flags: MountFlags,
     ) -> Result<u64, Errno> {
-        self.update(|guard, state| {
+        self.update_topology(|guard, state| {
             // Relaxed: `attached` changes only under the update lock.
             if !source.mount.attached.load(Ordering::Relaxed) {
                 return Err(Errno::EINVAL);
@@ -197,7 +197,7 @@ impl<R: Rcu + 'static> Dcache<R> {
     /// Errors: `EINVAL` if the mount is already detached; `EBUSY` for the root mount and
     /// for a mount that has mounts attached on it.
     pub fn unmount(&self, mount: &Mount) -> Result<(), Errno> {
-        self.update(|guard, state| {
+        self.update_topology(|guard, state| {
             if ptr::eq(mount, self.root_mount.as_ptr()) {
                 return Err(Errno::EBUSY);
             }

@@ -207,7 +207,7 @@ impl<R: Rcu + 'static> Dcache<R> {
         if !ptr::eq(old_dir.mount, new_dir.mount) {
             return Err(Errno::EXDEV);
         }
-        self.update(|guard, state| {
+        self.update_topology(|guard, state| {
             let (old_parent, new_parent) = (old_dir.dentry, new_dir.dentry);
             self.live_dir(guard, old_parent)?;
             self.live_dir(guard, new_parent)?;
