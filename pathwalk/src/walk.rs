@@ -21,6 +21,13 @@
 //!    ref-mode lookup reports a stale cache entry (`ESTALE`), one more walk is made with
 //!    [`LookupFlags::REVAL`]. The engine never goes back to RCU mode.
 //!
+//! A walk that took steps in ref mode answers with a sequence of facts, each true when it
+//! was read; a rename or mount change between them could combine them into an answer that
+//! was never true at any one moment (Linux's ref-walk allows that). So such a walk is
+//! checked against `rename_lock` and `mount_lock` at its end and walked again if either
+//! moved; after a few lost races the last try excludes renames and mount changes
+//! ([`Namespace::lock_topology`]), as Linux's `d_path` falls back to taking `rename_lock`.
+//!
 //! [`Lookup::finish_with`] adds the fast ending sketched by Linus Torvalds to Al Viro in
 //! January 2023 (LKML, "Re: \[PATCH\] lib/genalloc: use try_cmpxchg in {set,clear}_bits_ll"): the
 //! final operation runs under RCU on the final object, and if it succeeds and the walk still
