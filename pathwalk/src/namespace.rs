@@ -182,7 +182,9 @@ pub unsafe trait Namespace: Sync {
     fn kind(&self, dentry: &Self::Dentry) -> Kind;
 
     /// The dentry's parent (itself for the root of a tree). *RCU*; the engine validates the
-    /// child's `d_seq` after sampling the parent's.
+    /// child's `d_seq` after sampling the parent's. A dentry pins its parent, as in Linux:
+    /// the parent of a live dentry is never dead, so that ref-walk can take a reference on
+    /// it (retrying if a rename moved the dentry meanwhile).
     fn parent<'g>(
         &'g self,
         guard: &'g ReadGuard<'_, Self::Rcu>,

@@ -1349,7 +1349,9 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             let guard = self.ns.rcu().read_lock();
             let parent = self.ns.parent(&guard, self.dentry(at.dentry));
             if !self.ns.dget_not_dead(parent) {
+                // The dentry was moved away from a parent that is now dying: look again.
                 drop(guard);
+                core::hint::spin_loop();
                 continue;
             }
             let still = core::ptr::eq(self.ns.parent(&guard, self.dentry(at.dentry)), parent);
