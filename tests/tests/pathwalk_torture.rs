@@ -330,11 +330,13 @@ fn torture<F: Flavor>() {
     let figures = figures.into_inner().unwrap();
     let failures = failures.into_inner().unwrap();
     println!(
-        "{name}: {} walks, {} changes; ends {:?}; answers {:?}; failures {}",
+        "{name}: {} walks, {} changes; ends {:?}; answers {:?}; walks that excluded renames \
+         and mounts {}; failures {}",
         figures.walks,
         epoch.load(Ordering::Relaxed) / 2,
         figures.ends,
         figures.answers,
+        t.fs.topology_locks(),
         failures.len()
     );
     assert!(

@@ -237,6 +237,8 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
         // The guard is given up here and the lock released by `unlock_topology`: the trait
         // splits the critical section across two calls.
         core::mem::forget(self.topology.lock());
+        // Relaxed: a statistic.
+        self.topology_locks.fetch_add(1, Ordering::Relaxed);
     }
 
     unsafe fn unlock_topology(&self) {

@@ -255,6 +255,8 @@ pub struct Dcache<R: Rcu + 'static> {
     ref_ops: AtomicU64,
     /// References taken through the trait and not dropped yet.
     held: AtomicI64,
+    /// Walks that excluded renames and mount changes (`lock_topology`).
+    topology_locks: AtomicU64,
     /// Ref-mode lookups that had to "read in" an uncached entry.
     slow_lookups: AtomicU64,
     /// The next inode number.
@@ -365,6 +367,7 @@ impl<R: Rcu + 'static> Dcache<R> {
             protected_symlinks: AtomicBool::new(false),
             ref_ops: AtomicU64::new(0),
             held: AtomicI64::new(0),
+            topology_locks: AtomicU64::new(0),
             slow_lookups: AtomicU64::new(0),
             next_ino: AtomicU64::new(ROOT_INO + 1),
             clock: AtomicU64::new(1),
@@ -423,6 +426,14 @@ impl<R: Rcu + 'static> Dcache<R> {
     pub fn references_held(&self) -> i64 {
         // Relaxed: a statistic.
         self.held.load(Ordering::Relaxed)
+    }
+
+    /// How many walks had to exclude renames and mount changes
+    /// ([`Namespace::lock_topology`](crate::Namespace::lock_topology)) because their ref-mode
+    /// tries kept racing with them.
+    pub fn topology_locks(&self) -> u64 {
+        // Relaxed: a statistic.
+        self.topology_locks.load(Ordering::Relaxed)
     }
 
     /// How many ref-mode lookups found an entry with the "uncached" knob and "read it in".
