@@ -48,7 +48,8 @@
 //! # Environment
 //!
 //! `#![no_std]`; the engine needs no allocator and never blocks by itself: it blocks only in
-//! the ref-mode [`Namespace`] methods it calls. Under RCU it spins only where a sequence
+//! the ref-mode [`Namespace`] methods it calls. A lookup keeps its state on the caller's
+//! stack: at most 2.5 KiB on 64-bit targets, most of it the link stack. Under RCU it spins only where a sequence
 //! counter is odd (a writer inside its write section). It panics only on a broken
 //! [`Namespace`] implementation or an engine bug (documented `expect`s). The `dcache`
 //! module needs feature `alloc`.

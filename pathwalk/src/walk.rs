@@ -1859,6 +1859,13 @@ mod tests {
         assert!(fs.ino(g.dentry()).is_some());
     }
 
+    /// The walk state lives on the caller's stack; the crate docs promise its size.
+    #[test]
+    fn the_walk_state_fits_the_documented_stack_budget() {
+        let size = core::mem::size_of::<Nd<'static, 'static, Fs>>();
+        assert!(size <= 2560, "the walk state takes {size} bytes");
+    }
+
     #[test]
     fn names_handed_back_for_creation_are_bounded() {
         assert_eq!(
