@@ -717,6 +717,9 @@ struct Nd<'n, 'a, N: Namespace> {
     total_links: usize,
     /// Whether this pass left RCU mode in the middle of the walk.
     unlazied: bool,
+    /// Whether the walk has "set its root" in Linux's sense (an absolute path or link, a
+    /// `..`, or a scoped lookup), which `NO_XDEV` looks at (see `jump_root`).
+    root_set: bool,
     /// Whether this is the last ref-walk allowed: it is not validated against concurrent
     /// renames and mount changes (it excludes them, if the namespace can), and `..` stays in
     /// a detached mount instead of asking for another walk.
@@ -759,6 +762,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             started: false,
             total_links: 0,
             unlazied: false,
+            root_set: flags.is_scoped(),
             last_try: false,
             topology_locked: false,
             _not_send: PhantomData,
@@ -1214,6 +1218,8 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
     /// Handles `..` (Linux: `handle_dots` and `follow_dotdot`): stays at the root, crosses up
     /// out of mounts, then steps to the parent and down into whatever is mounted on it.
     fn handle_dotdot(&mut self) -> Result<(), Fail> {
+        // Linux sets the root here if nothing did before (see `jump_root`).
+        self.root_set = true;
         let parent = if self.rcu() {
             self.dotdot_rcu()?
         } else {
@@ -1395,11 +1401,20 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         if self.flags.contains(LookupFlags::BENEATH) {
             return Err(Errno::EXDEV.into());
         }
-        // NOTE(linux): an absolute path argument may start on another mount under
-        // `NO_XDEV`; an absolute link body may not.
-        if !initial && self.flags.contains(LookupFlags::NO_XDEV) && self.path.mnt != self.root.mnt {
+        // An absolute path argument may start on another mount under `NO_XDEV`; an
+        // absolute link body may not.
+        //
+        // NOTE(linux): Linux compares with a root it sets lazily (on the first absolute
+        // path, `..` or scoped lookup), and until then compares with no mount at all, so
+        // that an absolute link met before any of these fails with `EXDEV` even on the
+        // root's own mount. `openat2(2)` callers see that answer; we give the same one.
+        if !initial
+            && self.flags.contains(LookupFlags::NO_XDEV)
+            && (!self.root_set || self.path.mnt != self.root.mnt)
+        {
             return Err(Errno::EXDEV.into());
         }
+        self.root_set = true;
         self.jump_to(self.root)
     }
 
