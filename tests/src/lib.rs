@@ -1,11 +1,14 @@
 //! Shared pieces of the workspace's cross-crate tests and demo.
 //!
+//! - [`conformance`]: random trees and lookups for the differential test of pathwalk
+//!   against the Linux kernel's `openat2(2)`.
 //! - [`membarrier`]: a hosted platform with a real heavy barrier (Linux `membarrier(2)`), so
 //!   that the counter flavor's fence-free reader path is exercised too.
 //! - [`rcu_model`]: a single-threaded model check of `rcu-core` on simulated CPUs, shared by
 //!   a stable test and the `rcu_ops` fuzz target.
 //! - [`rng`]: a small deterministic random number generator for replayable runs.
 
+pub mod conformance;
 pub mod membarrier;
 pub mod rcu_model;
 pub mod rng;
