@@ -6,10 +6,14 @@
 //!   that the counter flavor's fence-free reader path is exercised too.
 //! - [`rcu_model`]: a single-threaded model check of `rcu-core` on simulated CPUs, shared by
 //!   a stable test and the `rcu_ops` fuzz target.
+//! - [`resolve_table`]: the 88 cases of openat2's `resolve_test.c`, for pathwalk and the
+//!   kernel alike.
 //! - [`rng`]: a small deterministic random number generator for replayable runs.
+//! - [`tree`]: building trees in the reference namespace by path.
 
 pub mod conformance;
 pub mod membarrier;
 pub mod rcu_model;
+pub mod resolve_table;
 pub mod rng;
 pub mod tree;
