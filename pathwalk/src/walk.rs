@@ -1248,26 +1248,11 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         let mut at = self.path;
         let mut seq = self.seq;
         if at.dentry == NonNull::from(self.ns.mnt_root(self.mount(at.mnt))) {
-            // At the root of a mount: climb to the mountpoint (Linux: `choose_mountpoint_rcu`).
-            let mut mnt = at.mnt;
-            loop {
-                let Some(up) = self.ns.mnt_parent(self.guard(), self.mount(mnt)) else {
-                    // The top of the mount tree, or a mount detached during the walk.
-                    if mnt != self.root.mnt && self.mount_moved() {
-                        return Err(Fail::Restart);
-                    }
-                    return self.dotdot_in_root();
-                };
-                let up = Loc::unheld(up);
-                if up.same_place(&self.root) {
-                    return self.dotdot_in_root();
-                }
-                if up.dentry != NonNull::from(self.ns.mnt_root(self.mount(up.mnt))) {
-                    at = up;
-                    break;
-                }
-                mnt = up.mnt;
-            }
+            // At the root of a mount: climb to the mountpoint.
+            at = match self.choose_mountpoint(self.guard(), at.mnt) {
+                Ok(up) => up,
+                Err(top) => return self.dotdot_stays(top),
+            };
             seq = self.d_seq_begin(at.dentry);
             // The mount was attached there as of the start of the walk.
             if self.mount_moved() {
@@ -1309,29 +1294,12 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             loop {
                 let guard = self.ns.rcu().read_lock();
                 let m_seq = self.ns.mount_lock().read_begin();
-                let mut mnt = at.mnt;
-                let up = loop {
-                    let Some(up) = self.ns.mnt_parent(&guard, self.mount(mnt)) else {
-                        break None;
-                    };
-                    let up = Loc::unheld(up);
-                    if up.same_place(&self.root) {
-                        break None;
+                let mut up = match self.choose_mountpoint(&guard, at.mnt) {
+                    Ok(up) => up,
+                    Err(top) => {
+                        drop(guard);
+                        return self.dotdot_stays(top);
                     }
-                    if up.dentry != NonNull::from(self.ns.mnt_root(self.mount(up.mnt))) {
-                        break Some(up);
-                    }
-                    mnt = up.mnt;
-                };
-                let Some(mut up) = up else {
-                    drop(guard);
-                    // NOTE(linux): Linux stays at the root of a mount detached under the
-                    // walk, which gives an answer from no single state of the namespace.
-                    // We walk again instead, a bounded number of times.
-                    if mnt != self.root.mnt && self.mount_moved() && !self.last_try {
-                        return Err(Fail::Restart);
-                    }
-                    return self.dotdot_in_root();
                 };
                 let got = self.legitimize(&mut up, m_seq, None);
                 drop(guard);
@@ -1385,6 +1353,44 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         }
         let seq = self.ns.d_seq(self.dentry(parent)).raw_begin();
         Ok(Some((loc, seq)))
+    }
+
+    /// Where `..` from the root of mount `mnt` leads (Linux: `choose_mountpoint`): the
+    /// mountpoint, climbing over mounts attached on the root of their parent. `Err` when
+    /// `..` must stay put: the climb reached the walk's root (`None`) or a mount without a
+    /// parent (`Some` of it).
+    fn choose_mountpoint(
+        &self,
+        guard: &ReadGuard<'_, N::Rcu>,
+        mut mnt: NonNull<N::Mount>,
+    ) -> Result<Loc<N>, Option<NonNull<N::Mount>>> {
+        loop {
+            let Some(up) = self.ns.mnt_parent(guard, self.mount(mnt)) else {
+                return Err(Some(mnt));
+            };
+            let up = Loc::unheld(up);
+            if up.same_place(&self.root) {
+                return Err(None);
+            }
+            if up.dentry != NonNull::from(self.ns.mnt_root(self.mount(up.mnt))) {
+                return Ok(up);
+            }
+            mnt = up.mnt;
+        }
+    }
+
+    /// `..` stays put after `choose_mountpoint` failed with `top`. A mount without a parent
+    /// other than the root's may have been detached during the walk: then the walk is made
+    /// again.
+    ///
+    /// NOTE(linux): Linux stays at the root of a mount detached under the walk, which gives
+    /// an answer from no single state of the namespace. We walk again instead, a bounded
+    /// number of times (the last try stays, as Linux does).
+    fn dotdot_stays(&self, top: Option<NonNull<N::Mount>>) -> Result<Option<(Loc<N>, Seq)>, Fail> {
+        if top.is_some_and(|top| top != self.root.mnt) && self.mount_moved() && !self.last_try {
+            return Err(Fail::Restart);
+        }
+        self.dotdot_in_root()
     }
 
     /// `..` at the root (or the top of the mount tree): stays, except that `BENEATH` fails.
