@@ -30,17 +30,27 @@
 //! - Paths with a NUL byte: the kernel would see a shorter C string. Never generated.
 //! - Jump ("magic") links such as `/proc/self/root`: the namespace models them with
 //!   `jump_link`, but a real one cannot be created in the tree. Never generated.
-//! - Mounts inside the tree: creating them needs `mount(2)` on the host. Not generated; the
-//!   ancestors' mounts (if any) are mirrored.
+//!
+//! # Mounts
+//!
+//! A tree may also carry mounts ([`Spec::add_mounts`]): tmpfs instances on some of its
+//! directories (mounted as soon as the directory exists, so that the entries below live in
+//! the tmpfs) and bind mounts of directories or files onto others (made after every entry
+//! exists; not recursive, so a bind of a directory that holds a tmpfs mount point shows the
+//! covered directory, as in Linux). Making them needs `CAP_SYS_ADMIN` and, so that they
+//! stay private, a mount namespace of the caller's own ([`private_mount_namespace`]); the
+//! `conformance_mounts` binary runs them that way. The ancestors' mounts (if any) are
+//! mirrored in every tree.
 
 use std::collections::HashMap;
+use std::ffi::CStr;
 use std::ffi::CString;
 use std::fmt::Write as _;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use pathwalk::dcache::Cred;
 use pathwalk::LookupFlags;
@@ -96,11 +106,40 @@ fn parent_of(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
+/// A mount of a generated tree (paths relative to the tree root).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSpec {
+    /// A fresh tmpfs on directory `at`, made right after the directory, before anything
+    /// below it, so that the entries below `at` live in the tmpfs.
+    Tmpfs {
+        /// The mount point.
+        at: String,
+    },
+    /// `source` (a directory or a file) shown at `at` too, a non-recursive bind mount made
+    /// after every entry exists, in the order of [`Spec::mounts`].
+    Bind {
+        /// What is shown.
+        source: String,
+        /// The mount point (a directory for a directory, a file for a file).
+        at: String,
+    },
+}
+
+/// Whether `path` is `dir` or below it.
+fn at_or_below(path: &str, dir: &str) -> bool {
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// A generated tree and the lookups' raw material.
 #[derive(Clone, Debug)]
 pub struct Spec {
     /// Entries, parents before children.
     pub entries: Vec<Entry>,
+    /// Mounts, empty unless [`add_mounts`](Self::add_mounts) made some.
+    pub mounts: Vec<MountSpec>,
     /// Children names of every directory (by relative path, `""` for the root).
     children: HashMap<String, Vec<String>>,
     /// Whether directories got restrictive permission bits (permission cases).
@@ -114,6 +153,7 @@ impl Spec {
     pub fn generate(rng: &mut Rng, size: usize, permissions: bool) -> Spec {
         let mut spec = Spec {
             entries: Vec::new(),
+            mounts: Vec::new(),
             children: HashMap::new(),
             permissions,
         };
@@ -187,6 +227,96 @@ impl Spec {
             spec.add(join(&chain_dir, &format!("c{k}")), Kind::Symlink(body));
         }
         spec
+    }
+
+    /// Adds one to three tmpfs mounts and one to four bind mounts. A bind mount's source and
+    /// mount point are never at or below an earlier bind's mount point (whose entries the
+    /// bind hides); otherwise anything goes: a bind on the tmpfs mount point (stacked), a
+    /// directory on itself or on one of its own descendants, a file on a file.
+    pub fn add_mounts(&mut self, rng: &mut Rng) {
+        let dirs: Vec<String> = self.dirs()[1..].iter().map(|d| d.to_string()).collect();
+        let files: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| e.kind == Kind::File)
+            .map(|e| e.path.clone())
+            .collect();
+        if dirs.is_empty() {
+            return;
+        }
+        for _ in 0..1 + rng.below(3) {
+            let at = Self::pick(rng, &dirs).to_string();
+            if !self.is_tmpfs(&at) {
+                self.mounts.push(MountSpec::Tmpfs { at });
+            }
+        }
+        let mut hidden: Vec<String> = Vec::new();
+        for _ in 0..1 + rng.below(4) {
+            let pool = if files.is_empty() || rng.below(4) != 0 {
+                &dirs
+            } else {
+                &files
+            };
+            let source = Self::pick(rng, pool).to_string();
+            let at = Self::pick(rng, pool).to_string();
+            if hidden
+                .iter()
+                .any(|h| at_or_below(&source, h) || at_or_below(&at, h))
+            {
+                continue;
+            }
+            hidden.push(at.clone());
+            self.mounts.push(MountSpec::Bind { source, at });
+        }
+    }
+
+    /// Whether a tmpfs is mounted on directory `path`.
+    pub fn is_tmpfs(&self, path: &str) -> bool {
+        self.mounts
+            .iter()
+            .any(|m| matches!(m, MountSpec::Tmpfs { at } if at == path))
+    }
+
+    /// The bind mounts' mount points.
+    fn bind_points(&self) -> impl Iterator<Item = &str> {
+        self.mounts.iter().filter_map(|m| match m {
+            MountSpec::Bind { at, .. } => Some(at.as_str()),
+            MountSpec::Tmpfs { .. } => None,
+        })
+    }
+
+    /// Whether `path` is hidden by a bind mount (strictly below its mount point), so that
+    /// the tree may no longer hold it at that path.
+    pub fn hidden(&self, path: &str) -> bool {
+        self.bind_points()
+            .any(|at| path != at && at_or_below(path, at))
+    }
+
+    /// Whether the entry at `path` still names the object made for it: neither a bind
+    /// mount point nor below one.
+    pub fn as_made(&self, path: &str) -> bool {
+        !self.bind_points().any(|at| at_or_below(path, at))
+    }
+
+    /// The directories a lookup may start in: [`dirs`](Self::dirs) without those hidden by
+    /// a bind mount.
+    pub fn start_dirs(&self) -> Vec<&str> {
+        self.dirs()
+            .into_iter()
+            .filter(|d| d.is_empty() || !self.hidden(d))
+            .collect()
+    }
+
+    /// Removes the entries at or below any of `paths`, and the mounts that name them.
+    pub fn without(&self, paths: &[String]) -> Spec {
+        let gone = |p: &str| paths.iter().any(|r| at_or_below(p, r));
+        let mut smaller = self.clone();
+        smaller.entries.retain(|e| !gone(&e.path));
+        smaller.mounts.retain(|m| match m {
+            MountSpec::Tmpfs { at } => !gone(at),
+            MountSpec::Bind { source, at } => !gone(source) && !gone(at),
+        });
+        smaller
     }
 
     fn add(&mut self, path: String, kind: Kind) {
@@ -570,9 +700,31 @@ pub fn open_how_of(flags: LookupFlags) -> libc::open_how {
     how
 }
 
+/// How often [`kernel_lookup`] repeats a scoped lookup that failed with `EAGAIN`.
+const EAGAIN_RETRIES: usize = 1000;
+
 /// `openat2(dirfd, path, how)` then `fstat`: the object's `(st_dev, st_ino)` or the errno.
 /// The path must not contain a NUL byte.
+///
+/// A scoped lookup (`BENEATH`, `IN_ROOT`) that fails with `EAGAIN` is repeated, as
+/// `openat2(2)` tells its callers to: Linux refuses a scoped `..` when its global
+/// `mount_lock` or `rename_lock` moved during the walk (fs/namei.c, `handle_dots`), which
+/// any mount or rename anywhere on the machine does, such as another test's. The trees
+/// here do not change while they are looked up, so the answer once nothing raced is the
+/// one to compare.
 pub fn kernel_lookup(dirfd: i32, path: &[u8], flags: LookupFlags) -> Result<(u64, u64), i32> {
+    let mut answer = kernel_lookup_once(dirfd, path, flags);
+    for _ in 0..EAGAIN_RETRIES {
+        if answer != Err(libc::EAGAIN) || !flags.is_scoped() {
+            break;
+        }
+        answer = kernel_lookup_once(dirfd, path, flags);
+    }
+    answer
+}
+
+/// One `openat2` and `fstat`, as [`kernel_lookup`] describes.
+fn kernel_lookup_once(dirfd: i32, path: &[u8], flags: LookupFlags) -> Result<(u64, u64), i32> {
     let path = CString::new(path).expect("generated paths hold no NUL byte");
     let how = open_how_of(flags);
     // SAFETY: `path` is a NUL-terminated string and `how` a valid `open_how` whose size we
@@ -623,6 +775,8 @@ pub struct RealTree {
     /// The ancestors of the tree root, outermost (`/`) first, with their names (`..`,
     /// `../..`, ...) and `lstat`s.
     pub ancestors: Vec<(PathBuf, String, std::fs::Metadata)>,
+    /// The mount points of the tree's own mounts, oldest first.
+    mounted: Vec<PathBuf>,
 }
 
 impl RealTree {
@@ -658,10 +812,20 @@ impl RealTree {
             names: HashMap::new(),
             ancestors: Vec::new(),
             dirfds: HashMap::new(),
+            mounted: Vec::new(),
         };
+        let key = |m: &std::fs::Metadata| (m.dev(), m.ino());
         for entry in &spec.entries {
             let at = tree.root.join(&entry.path);
             match &entry.kind {
+                Kind::Dir(_) if spec.is_tmpfs(&entry.path) => {
+                    std::fs::create_dir(&at)?;
+                    // The covered directory: reachable again through a bind of an ancestor.
+                    std::fs::set_permissions(&at, std::fs::Permissions::from_mode(0o755))?;
+                    let covered = std::fs::symlink_metadata(&at)?;
+                    tree.names.insert(key(&covered), covered_name(&entry.path));
+                    tree.mount(Some(Path::new("tmpfs")), &at, Some("tmpfs"), 0)?;
+                }
                 Kind::Dir(_) => std::fs::create_dir(&at)?,
                 Kind::File => drop(std::fs::File::create(&at)?),
                 Kind::Symlink(body) => {
@@ -678,7 +842,6 @@ impl RealTree {
                 std::fs::set_permissions(&at, std::fs::Permissions::from_mode(mode))?;
             }
         }
-        let key = |m: &std::fs::Metadata| (m.dev(), m.ino());
         tree.names
             .insert(key(&std::fs::symlink_metadata(&tree.root)?), ".".into());
         for entry in &spec.entries {
@@ -706,7 +869,19 @@ impl RealTree {
             name.push_str("/..");
         }
         tree.ancestors.reverse();
-        for dir in spec.dirs().into_iter().skip(1) {
+        // Bind mounts last: every object has its name by now, and a bind shows one of them.
+        for mount in &spec.mounts {
+            if let MountSpec::Bind { source, at } = mount {
+                let flags = libc::MS_BIND;
+                tree.mount(
+                    Some(&tree.root.join(source)),
+                    &tree.root.join(at),
+                    None,
+                    flags,
+                )?;
+            }
+        }
+        for dir in spec.start_dirs().into_iter().skip(1) {
             let fd = std::fs::OpenOptions::new()
                 .read(true)
                 .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
@@ -714,6 +889,27 @@ impl RealTree {
             tree.dirfds.insert(dir.to_string(), fd.into());
         }
         Ok(tree)
+    }
+
+    /// `mount(source, target, fstype, flags)`, remembered for unmounting when dropped.
+    fn mount(
+        &mut self,
+        source: Option<&Path>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: libc::c_ulong,
+    ) -> io::Result<()> {
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("no NUL in $TMP");
+        mount(source.map(c).as_deref(), &c(target), fstype, flags).map_err(|e| {
+            io::Error::other(format!(
+                "mounting {} on {}: {}",
+                source.map_or(String::new(), |s| s.display().to_string()),
+                target.display(),
+                errno_name(e)
+            ))
+        })?;
+        self.mounted.push(target.to_path_buf());
+        Ok(())
     }
 
     /// The tree root's descriptor, as a raw fd for `openat2`.
@@ -743,6 +939,13 @@ impl RealTree {
 
 impl Drop for RealTree {
     fn drop(&mut self) {
+        // Newest first: each unmount takes the topmost mount at its path.
+        for target in self.mounted.iter().rev() {
+            if let Ok(c) = CString::new(target.as_os_str().as_bytes()) {
+                // SAFETY: `c` is a NUL-terminated path alive for the call.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
         // Best effort: a failure leaves a directory in $TMP, which the next run replaces.
         let _ = std::fs::remove_dir_all(&self.base);
     }
@@ -786,6 +989,17 @@ impl<R: Rcu + 'static> Mirror<R> {
         for entry in &spec.entries {
             let at = format!("{root}/{}", entry.path);
             match &entry.kind {
+                Kind::Dir(mode) if spec.is_tmpfs(&entry.path) => {
+                    tree.mkdir(&at, 0o755);
+                    names.insert(tree.ino(&at), covered_name(&entry.path));
+                    tree.mount_new(&at);
+                    let mount_root = tree.at(&at);
+                    tree.fs
+                        .set_attr(mount_root.location(), |attr| {
+                            attr.mode = (attr.mode & !0o7777) | mode
+                        })
+                        .expect("set_attr on a mount root");
+                }
                 Kind::Dir(mode) => tree.mkdir(&at, *mode),
                 Kind::File => tree.touch(&at, 0o644),
                 Kind::Symlink(body) => {
@@ -795,6 +1009,11 @@ impl<R: Rcu + 'static> Mirror<R> {
                 }
             }
             names.insert(tree.ino(&at), format!("./{}", entry.path));
+        }
+        for mount in &spec.mounts {
+            if let MountSpec::Bind { source, at } = mount {
+                tree.bind(&format!("{root}/{source}"), &format!("{root}/{at}"));
+            }
         }
         Mirror { tree, names, root }
     }
@@ -831,9 +1050,10 @@ impl<R: Rcu + 'static> Mirror<R> {
 }
 
 /// Whether the tree root's path and everything below match between `real` and `mirror`:
-/// `lstat`-level sanity of the fixture (every entry resolves on both sides to its name).
+/// `lstat`-level sanity of the fixture (every entry a bind mount does not cover resolves on
+/// both sides to its name).
 pub fn check_fixture<R: Rcu + 'static>(spec: &Spec, real: &RealTree, mirror: &Mirror<R>) {
-    for entry in &spec.entries {
+    for entry in spec.entries.iter().filter(|e| spec.as_made(&e.path)) {
         let path = entry.path.as_bytes();
         let want: Answer = Ok(format!("./{}", entry.path));
         assert_eq!(
@@ -868,7 +1088,61 @@ pub fn listing(spec: &Spec) -> String {
             }
         }
     }
+    for mount in &spec.mounts {
+        let _ = match mount {
+            MountSpec::Tmpfs { at } => write!(out, "tmpfs on {at};"),
+            MountSpec::Bind { source, at } => write!(out, "bind {source} on {at};"),
+        };
+    }
     out
+}
+
+/// The name of the directory a tmpfs mount covers (the mount's root takes the entry's name).
+fn covered_name(path: &str) -> String {
+    format!("./{path} (covered)")
+}
+
+/// `mount(source, target, fstype, flags, NULL)`: `Err(errno)` on failure.
+pub fn mount(
+    source: Option<&CStr>,
+    target: &CStr,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+) -> Result<(), i32> {
+    let fstype = fstype.map(|f| CString::new(f).expect("file system type without NUL"));
+    let ptr = |s: Option<&CStr>| s.map_or(std::ptr::null(), CStr::as_ptr);
+    // SAFETY: every pointer is NULL or a NUL-terminated string alive for the call; no data.
+    let ret = unsafe {
+        libc::mount(
+            ptr(source),
+            target.as_ptr(),
+            ptr(fstype.as_deref()),
+            flags,
+            std::ptr::null(),
+        )
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+/// Moves the calling process into a mount namespace of its own, with every mount private,
+/// so that the mounts it makes are seen by nobody else and vanish with it. The process must
+/// still be single-threaded (`unshare(CLONE_NEWNS)` refuses to split a shared `fs_struct`).
+/// `Err` says why it could not (typically: no `CAP_SYS_ADMIN`).
+pub fn private_mount_namespace() -> Result<(), String> {
+    // SAFETY: unshare takes no pointers.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        return Err(format!(
+            "unshare(CLONE_NEWNS) failed with {}",
+            errno_name(errno)
+        ));
+    }
+    mount(None, c"/", None, libc::MS_REC | libc::MS_PRIVATE)
+        .map_err(|e| format!("making / private failed with {}", errno_name(e)))
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //!
 //! - [`conformance`]: random trees and lookups for the differential test of pathwalk
 //!   against the Linux kernel's `openat2(2)`.
+//! - [`differential`]: the runner of that differential test, shared by the test and the
+//!   `conformance_mounts` binary.
 //! - [`membarrier`]: a hosted platform with a real heavy barrier (Linux `membarrier(2)`), so
 //!   that the counter flavor's fence-free reader path is exercised too.
 //! - [`rcu_model`]: a single-threaded model check of `rcu-core` on simulated CPUs, shared by
@@ -12,6 +14,7 @@
 //! - [`tree`]: building trees in the reference namespace by path.
 
 pub mod conformance;
+pub mod differential;
 pub mod membarrier;
 pub mod rcu_model;
 pub mod resolve_table;

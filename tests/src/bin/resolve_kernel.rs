@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tests::conformance::errno_name;
+use tests::conformance::{errno_name, mount, private_mount_namespace};
 use tests::resolve_table::{Dir, Open, BASE_LINKS, CASES, CHEEKY, MNT_LINKS, SELF_FD};
 
 /// `struct open_how` of `linux/openat2.h` (libc's is `#[non_exhaustive]`, so it cannot be
@@ -71,43 +71,6 @@ fn openat2(dirfd: i32, path: &str, flags: i32, mode: u64, resolve: u64) -> Resul
     let fd = i32::try_from(ret).map_err(|_| libc::EBADF)?;
     // SAFETY: the kernel just returned `fd` as a new open descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// `mount(source, target, fstype, flags, NULL)`.
-fn mount(source: Option<&str>, target: &str, fstype: Option<&str>, flags: u64) -> Result<(), i32> {
-    let source = source.map(c_string).transpose()?;
-    let target = c_string(target)?;
-    let fstype = fstype.map(c_string).transpose()?;
-    let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
-    // SAFETY: every pointer is NUL or a NUL-terminated string alive for the call; no data.
-    let ret = unsafe {
-        libc::mount(
-            ptr(&source),
-            target.as_ptr(),
-            ptr(&fstype),
-            flags as libc::c_ulong,
-            std::ptr::null(),
-        )
-    };
-    if ret == 0 {
-        Ok(())
-    } else {
-        Err(last_errno())
-    }
-}
-
-/// Enters a new mount namespace with `/` private, so that the fixture's tmpfs stays ours.
-fn private_mount_namespace() -> Result<(), String> {
-    // SAFETY: unshare takes no pointers; the process is still single-threaded, as
-    // CLONE_NEWNS requires.
-    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
-        return Err(format!(
-            "unshare(CLONE_NEWNS) failed with {}",
-            errno_name(last_errno())
-        ));
-    }
-    mount(None, "/", None, libc::MS_REC | libc::MS_PRIVATE)
-        .map_err(|e| format!("making / private failed with {}", errno_name(e)))
 }
 
 /// The fixture directory `T`; removed (after unmounting its tmpfs) when dropped.
@@ -157,7 +120,8 @@ fn build_fixture() -> Result<Fixture, String> {
         mkdir(at(dir))?;
     }
     let mnt = at("mnt").to_string_lossy().into_owned();
-    mount(Some("tmpfs"), &mnt, Some("tmpfs"), 0)
+    let mnt_c = c_string(&mnt).map_err(|_| format!("{mnt} holds a NUL byte"))?;
+    mount(Some(c"tmpfs"), &mnt_c, Some("tmpfs"), 0)
         .map_err(|e| format!("mounting tmpfs on {mnt}: {}", errno_name(e)))?;
     fx.mounted = true;
     fs::write(at("etc/passwd"), b"").map_err(|e| err("create", &at("etc/passwd"), e))?;
@@ -214,7 +178,16 @@ fn run_cases(fx: &Fixture) -> Result<usize, String> {
             Open::NoFollow => (libc::O_PATH | libc::O_NOFOLLOW, 0),
             Open::Create => (libc::O_CREAT | libc::O_RDONLY, 0o700),
         };
-        let got = openat2(dirfd, path, flags | libc::O_CLOEXEC, mode, resolve);
+        let mut got = openat2(dirfd, path, flags | libc::O_CLOEXEC, mode, resolve);
+        // A scoped `..` fails with EAGAIN whenever any mount or rename on the machine raced
+        // with it (Linux checks its global mount_lock and rename_lock); callers retry.
+        let scoped = resolve & (libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT) != 0;
+        for _ in 0..1000 {
+            if !scoped || !matches!(got, Err(libc::EAGAIN)) {
+                break;
+            }
+            got = openat2(dirfd, path, flags | libc::O_CLOEXEC, mode, resolve);
+        }
         // The opened object's identity; the fd stays open until the expected object has
         // been looked up, so that /proc inodes cannot be recycled in between.
         let got_id = match &got {
