@@ -6,8 +6,6 @@
 //!   `conformance_mounts` binary.
 //! - [`membarrier`]: a hosted platform with a real heavy barrier (Linux `membarrier(2)`), so
 //!   that the counter flavor's fence-free reader path is exercised too.
-//! - [`rcu_model`]: a single-threaded model check of `rcu-core` on simulated CPUs, shared by
-//!   a stable test and the `rcu_ops` fuzz target.
 //! - [`resolve_table`]: the 88 cases of openat2's `resolve_test.c`, for pathwalk and the
 //!   kernel alike.
 //! - [`rng`]: a small deterministic random number generator for replayable runs.
@@ -16,7 +14,6 @@
 pub mod conformance;
 pub mod differential;
 pub mod membarrier;
-pub mod rcu_model;
 pub mod resolve_table;
 pub mod rng;
 pub mod tree;

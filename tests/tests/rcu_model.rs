@@ -1,9 +1,9 @@
-//! The single-threaded RCU model (`tests::rcu_model`) on pseudo-random operation strings:
+//! The single-threaded RCU model (`fuzz_harness::rcu_ops`) on pseudo-random operation strings:
 //! no object is freed and no cookie reported done while a section that was open before it is
 //! still open, and `barrier` frees everything exactly once. The same model backs the
 //! `rcu_ops` fuzz target.
 
-use tests::rcu_model::run_ops;
+use fuzz_harness::rcu_ops::run as run_ops;
 use tests::rng::Rng;
 
 #[test]

@@ -139,14 +139,14 @@ fn on_cpu(cpu: usize) {
 }
 
 /// Runs `ops` against both flavors. Panics on any violation.
-pub fn run_ops(ops: &[u8]) {
-    run::<Counter<SimCpus, CPUS>>(&Counter::new(), ops);
+pub fn run(ops: &[u8]) {
+    run_flavor::<Counter<SimCpus, CPUS>>(&Counter::new(), ops);
     // SAFETY: the model reports quiescent states and goes offline only on CPUs with no open
     // section, and reads only on online CPUs.
-    run::<Qsbr<SimCpus, CPUS>>(&unsafe { Qsbr::new() }, ops);
+    run_flavor::<Qsbr<SimCpus, CPUS>>(&unsafe { Qsbr::new() }, ops);
 }
 
-fn run<D: Flavor>(rcu: &D, ops: &[u8]) {
+fn run_flavor<D: Flavor>(rcu: &D, ops: &[u8]) {
     MODEL.with(|m| *m.borrow_mut() = Model::default());
     for cpu in 0..CPUS {
         on_cpu(cpu);
