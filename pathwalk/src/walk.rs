@@ -1225,9 +1225,25 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         } else {
             self.dotdot_ref()?
         };
-        if let Some((parent, seq)) = parent {
-            let (parent, seq) = self.traverse_mounts(parent, seq)?;
-            self.set_path(parent, seq);
+        // Linux steps into the directory `..` stays in as well (`handle_dots` calls
+        // `step_into` either way), so a mount stacked on the walk's root or start after it
+        // was taken is crossed there, as any mount on a parent is.
+        let stays = parent.is_none();
+        let (target, seq) = match parent {
+            Some(parent) => parent,
+            None => {
+                let here = Loc {
+                    held_mnt: false,
+                    held_dentry: false,
+                    ..self.path
+                };
+                (here, self.seq)
+            }
+        };
+        let (target, seq) = self.traverse_mounts(target, seq)?;
+        // Staying with nothing mounted hands back the unheld copy of the current location.
+        if !(stays && target.same_place(&self.path)) {
+            self.set_path(target, seq);
         }
 
         // A scoped lookup cannot be sure `..` stayed below its root if a rename or mount
@@ -1878,6 +1894,53 @@ mod tests {
             .result
             .unwrap();
         assert!(fs.ino(g.dentry()).is_some());
+    }
+
+    /// `..` that stays at the walk's root still crosses a mount stacked on it since the
+    /// root was taken, as Linux's does (`handle_dots` steps into the directory either way):
+    /// `openat2(fd, "..", RESOLVE_IN_ROOT)` on a directory opened before a tmpfs was mounted
+    /// on it reaches the tmpfs root on Linux 6.x, and `EXDEV` with `RESOLVE_NO_XDEV`.
+    #[test]
+    fn dotdot_that_stays_crosses_a_mount_on_the_root() {
+        let fs = tree();
+        let d = walk(&fs, b"/d", LookupFlags::empty(), true).result.unwrap();
+        fs.mount_new(d.location()).unwrap();
+        let top = walk(&fs, b"/d", LookupFlags::empty(), true).result.unwrap();
+        let top_ino = fs.ino(top.dentry());
+        assert_ne!(top_ino, fs.ino(d.dentry()), "the mount covers /d");
+        for rcu in [true, false] {
+            for (path, flags) in [
+                (&b".."[..], LookupFlags::IN_ROOT),
+                (b"../.", LookupFlags::IN_ROOT),
+                (b"..", LookupFlags::empty()),
+            ] {
+                let root = if flags.is_scoped() {
+                    d.location()
+                } else {
+                    fs.root()
+                };
+                let lookup = Lookup::new(&fs, &Cred::ROOT, root, d.location(), path, flags);
+                let lookup = if rcu { lookup } else { lookup.without_rcu() };
+                let got = lookup.finish().result.unwrap();
+                let want = if flags.is_scoped() {
+                    top_ino
+                } else {
+                    fs.ino(fs.root().dentry)
+                };
+                assert_eq!(fs.ino(got.dentry()), want, "{path:?} {flags:?} rcu={rcu}");
+            }
+            let flags = LookupFlags::IN_ROOT | LookupFlags::NO_XDEV;
+            let lookup = Lookup::new(&fs, &Cred::ROOT, d.location(), d.location(), b"..", flags);
+            let lookup = if rcu { lookup } else { lookup.without_rcu() };
+            assert!(matches!(lookup.finish().result, Err(Errno::EXDEV)));
+            // `.` does not step anywhere.
+            let lookup = Lookup::new(&fs, &Cred::ROOT, d.location(), d.location(), b".", flags);
+            let lookup = if rcu { lookup } else { lookup.without_rcu() };
+            let got = lookup.finish().result.unwrap();
+            assert_eq!(fs.ino(got.dentry()), fs.ino(d.dentry()));
+        }
+        drop((d, top));
+        assert_eq!(fs.references_held(), 0);
     }
 
     /// The walk state lives on the caller's stack; the crate docs promise its size.
