@@ -102,6 +102,20 @@ impl<T: Plain, L: WriterLock> SeqLatch<T, L> {
     /// `write_seqcount_latch`, update copy 1). Writers are serialised by the latch's lock;
     /// readers are never blocked.
     pub fn write(&self, value: T) {
+        self.write_interrupted(value, || {});
+    }
+
+    /// [`write`](Self::write), calling `interrupt` at each point between its steps where an
+    /// interrupt or NMI on the writer's CPU could run a reader: after the count turned odd
+    /// and after copy 0 was written (readers use copy 1, the old value), then after the
+    /// count turned even and after copy 1 was written (readers use copy 0, the new value).
+    ///
+    /// For tests and fuzz targets that play that reader on the writer's own thread, which
+    /// [`write`](Self::write) gives no chance to. `interrupt` runs with the writer lock held:
+    /// if it writes to this latch it waits for itself forever.
+    #[doc(hidden)]
+    #[inline]
+    pub fn write_interrupted(&self, value: T, mut interrupt: impl FnMut()) {
         let _lock = self.lock.lock();
         let start = self.count.load(Ordering::Relaxed);
         debug_assert!(start & 1 == 0, "seqlock: latch count odd outside a write");
@@ -112,14 +126,18 @@ impl<T: Plain, L: WriterLock> SeqLatch<T, L> {
         // Release fence: the odd count is ordered before the stores to copy 0 (pairs with the
         // Acquire fence in `read`).
         fence(Ordering::Release);
+        interrupt();
         self.copies[0].store(&value);
+        interrupt();
 
         // Readers move back to copy 0. Release: copy 0's new value is visible to readers
         // that see the even count.
         self.count.store(start.wrapping_add(2), Ordering::Release);
         // Release fence: the even count is ordered before the stores to copy 1.
         fence(Ordering::Release);
+        interrupt();
         self.copies[1].store(&value);
+        interrupt();
     }
 
     /// The current count (a snapshot, for diagnostics): two per completed write.
@@ -164,6 +182,20 @@ mod tests {
         assert_eq!(latch.read(), [5; 3], "odd count: copy 1, the old value");
         latch.count.store(2, Ordering::Release);
         assert_eq!(latch.read(), [6; 3], "even count: copy 0, the new value");
+    }
+
+    /// `write_interrupted` stops at the four points between the write's steps; a reader
+    /// there gets the old value while the count is odd and the new one once it is even.
+    #[test]
+    fn write_interrupted_shows_old_then_new() {
+        let latch = SeqLatch::new([1u64; 2]);
+        let mut seen = std::vec::Vec::new();
+        latch.write_interrupted([2; 2], || seen.push((latch.count(), latch.read())));
+        assert_eq!(
+            seen,
+            [(1, [1; 2]), (1, [1; 2]), (2, [2; 2]), (2, [2; 2])],
+            "(count, value read) at each interruption"
+        );
     }
 
     #[test]

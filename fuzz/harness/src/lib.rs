@@ -13,3 +13,4 @@
 //! - [`path_parse`]: arbitrary bytes as a path.
 
 pub mod rcu_ops;
+pub mod seqlock_ops;
