@@ -25,3 +25,13 @@ fn rcu_ops_inputs() {
 fn seqlock_ops_inputs() {
     replay("seqlock_ops", fuzz_harness::seqlock_ops::run);
 }
+
+#[test]
+fn pathwalk_model_inputs() {
+    replay("pathwalk_model", fuzz_harness::pathwalk_model::run);
+}
+
+#[test]
+fn path_parse_inputs() {
+    replay("path_parse", fuzz_harness::path_parse::run);
+}

@@ -12,5 +12,7 @@
 //! - [`pathwalk_concurrent`]: a lookup racing scripted namespace changes.
 //! - [`path_parse`]: arbitrary bytes as a path.
 
+pub mod path_parse;
+pub mod pathwalk_model;
 pub mod rcu_ops;
 pub mod seqlock_ops;
