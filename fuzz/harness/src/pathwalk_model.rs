@@ -16,6 +16,9 @@
 //!    | 5 | bind-mount one start on another |
 //!    | 6 | chmod and chown a start (modes with and without search bits, owners 0, 1000, 2000) |
 //!    | 7 | a knob on an entry: not cached, needs revalidation, stale, getattr not under RCU |
+//!    | 8 | create a FIFO (neither searchable nor followed) |
+//!    | 9 | `unlink` a non-directory (leaving a negative dentry), or `rmdir` an empty directory (a start in it then stands in a removed directory) |
+//!    | 10 | rename a non-directory to a name in another start, replacing a non-directory |
 //!
 //!    Names come from a five-name alphabet, so that operations collide (an existing name is
 //!    refused with `EEXIST` by both sides) and lookups find what was built.
@@ -50,7 +53,7 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use arbitrary::Unstructured;
-use pathwalk::dcache::{Cred, Dcache};
+use pathwalk::dcache::{Cred, Dcache, RenameFlags};
 use pathwalk::{Errno, Location, Lookup, LookupFlags, RefPath, MAX_SYMLINKS, NAME_MAX, PATH_MAX};
 use rcu_core::{hosted::Hosted, Counter};
 
@@ -114,6 +117,8 @@ pub type Loc = (usize, usize);
 enum NodeKind {
     Dir,
     File,
+    /// A FIFO: neither searchable nor followed.
+    Other,
     Link(Vec<u8>),
     Jump(Loc),
 }
@@ -129,6 +134,8 @@ struct Node {
     gid: u32,
     /// The namespace's inode number, once known.
     ino: Option<u64>,
+    /// Removed (`rmdir`) while a start held it: nothing can be created in it any more.
+    dead: bool,
 }
 
 /// A mount: a tree (from `root` down) shown at `parent`, or nowhere for the root mount.
@@ -324,6 +331,7 @@ impl Node {
             uid: 0,
             gid: 0,
             ino,
+            dead: false,
         }
     }
 }
@@ -554,7 +562,7 @@ impl<'n> Fixture<'n> {
 
     /// Decodes and applies one build operation to both sides.
     pub fn apply(&mut self, u: &mut Unstructured<'_>) {
-        let op = u.int_in_range(0..=7u8).unwrap_or(0);
+        let op = u.int_in_range(0..=10u8).unwrap_or(0);
         let at = self.pick_start(u);
         let name = NAMES[u.choose_index(NAMES.len()).unwrap_or(0)];
         match op {
@@ -582,6 +590,19 @@ impl<'n> Fixture<'n> {
                 let gid = OWNERS[u.choose_index(OWNERS.len()).unwrap_or(0)];
                 self.chmod(at, mode, uid, gid);
             }
+            8 => self.mknod(at, name),
+            9 => {
+                if u.arbitrary().unwrap_or(false) {
+                    self.rmdir(at, name);
+                } else {
+                    self.unlink(at, name);
+                }
+            }
+            10 => {
+                let to = self.pick_start(u);
+                let new_name = NAMES[u.choose_index(NAMES.len()).unwrap_or(0)];
+                self.rename(at, name, to, new_name);
+            }
             _ => {
                 let knob = match u.int_in_range(0..=3u8).unwrap_or(0) {
                     0 => Knob::Uncached,
@@ -594,16 +615,125 @@ impl<'n> Fixture<'n> {
         }
     }
 
-    /// Whether `name` exists in start `at`; if it does, checks that the namespace refuses
-    /// to create it again.
+    /// Whether creating `name` in start `at` must fail (the name exists, or the directory
+    /// was removed); if so, checks that the namespace refuses it with the right errno.
     fn refuse_existing(&self, at: usize, name: &[u8]) -> bool {
         let (loc, ref held) = self.starts[at];
-        if !self.model.nodes[loc.1].children.contains_key(name) {
+        let dir = &self.model.nodes[loc.1];
+        let expected = if dir.dead {
+            Errno::ENOENT
+        } else if dir.children.contains_key(name) {
+            Errno::EEXIST
+        } else {
             return false;
-        }
+        };
         let made = self.fs.create(held.location(), name, 0o644, &Cred::ROOT);
-        assert_eq!(made.err(), Some(Errno::EEXIST), "creating an existing name");
+        assert_eq!(made.err(), Some(expected), "creating {name:?} in {loc:?}");
         true
+    }
+
+    /// Creates FIFO `name` in start `at`.
+    pub fn mknod(&mut self, at: usize, name: &[u8]) {
+        if self.refuse_existing(at, name) {
+            return;
+        }
+        let (loc, ref held) = self.starts[at];
+        let ino = self
+            .fs
+            .mknod_other(held.location(), name, 0o644, &Cred::ROOT)
+            .expect("mknod");
+        self.model.add(loc.1, name, NodeKind::Other, ino);
+    }
+
+    /// Whether something is mounted on `node`, in any mount.
+    fn is_mountpoint(&self, node: usize) -> bool {
+        self.model
+            .mounts
+            .iter()
+            .any(|m| m.parent.is_some_and(|p| p.1 == node))
+    }
+
+    /// Unlinks non-directory `name` from start `at`; the errors the namespace must give
+    /// otherwise are checked.
+    pub fn unlink(&mut self, at: usize, name: &[u8]) {
+        let (loc, ref held) = self.starts[at];
+        let child = self.model.nodes[loc.1].children.get(name).copied();
+        let expected = match child {
+            None => Err(Errno::ENOENT),
+            Some(child) if self.model.is_dir(child) => Err(Errno::EISDIR),
+            Some(_) => Ok(()),
+        };
+        let got = self.fs.unlink(held.location(), name, &Cred::ROOT);
+        assert_eq!(got, expected, "unlink of {name:?} in {loc:?}");
+        if got.is_ok() {
+            self.model.nodes[loc.1].children.remove(name);
+        }
+    }
+
+    /// Removes directory `name` from start `at` if it is empty and not a mountpoint; the
+    /// errors the namespace must give otherwise are checked. A start that held it stays,
+    /// standing in a removed directory.
+    pub fn rmdir(&mut self, at: usize, name: &[u8]) {
+        let (loc, ref held) = self.starts[at];
+        let child = self.model.nodes[loc.1].children.get(name).copied();
+        let expected = match child {
+            None => Err(Errno::ENOENT),
+            Some(child) if !self.model.is_dir(child) => Err(Errno::ENOTDIR),
+            Some(child) if self.is_mountpoint(child) => Err(Errno::EBUSY),
+            Some(child) if !self.model.nodes[child].children.is_empty() => Err(Errno::ENOTEMPTY),
+            Some(_) => Ok(()),
+        };
+        let got = self.fs.rmdir(held.location(), name, &Cred::ROOT);
+        assert_eq!(got, expected, "rmdir of {name:?} in {loc:?}");
+        if let (Ok(()), Some(child)) = (got, child) {
+            self.model.nodes[loc.1].children.remove(name);
+            self.model.nodes[child].dead = true;
+        }
+    }
+
+    /// Renames non-directory `name` of start `from` to `new_name` in start `to`, replacing
+    /// a non-directory there. Renames of directories and onto directories are left out; the
+    /// errors of a rename across mounts, from or to a removed directory and of a missing
+    /// source are checked.
+    pub fn rename(&mut self, from: usize, name: &[u8], to: usize, new_name: &[u8]) {
+        let (from_loc, ref from_held) = self.starts[from];
+        let (to_loc, ref to_held) = self.starts[to];
+        let source = self.model.nodes[from_loc.1].children.get(name).copied();
+        let target = self.model.nodes[to_loc.1].children.get(new_name).copied();
+        let expected = if from_loc.0 != to_loc.0 {
+            Err(Errno::EXDEV)
+        } else if self.model.nodes[from_loc.1].dead || self.model.nodes[to_loc.1].dead {
+            Err(Errno::ENOENT)
+        } else {
+            match source {
+                None => Err(Errno::ENOENT),
+                Some(source) if self.model.is_dir(source) => return,
+                Some(_) if target.is_some_and(|t| self.model.is_dir(t)) => return,
+                Some(_) => Ok(()),
+            }
+        };
+        let got = self.fs.rename(
+            from_held.location(),
+            name,
+            to_held.location(),
+            new_name,
+            RenameFlags::empty(),
+            &Cred::ROOT,
+        );
+        assert_eq!(
+            got, expected,
+            "rename of {name:?} in {from_loc:?} to {new_name:?} in {to_loc:?}"
+        );
+        let (Ok(()), Some(source)) = (got, source) else {
+            return;
+        };
+        if source != target.unwrap_or(usize::MAX) {
+            self.model.nodes[from_loc.1].children.remove(name);
+            self.model.nodes[to_loc.1]
+                .children
+                .insert(new_name.to_vec(), source);
+            self.model.nodes[source].parent = to_loc.1;
+        }
     }
 
     /// `mkdir` `name` in start `at` with `mode`; the directory becomes a start.
@@ -663,23 +793,35 @@ impl<'n> Fixture<'n> {
         self.model.add(loc.1, name, NodeKind::Jump(target_loc), ino);
     }
 
-    /// Mounts a new, empty tree on start `at`.
+    /// Mounts a new, empty tree on start `at` (refused with `ENOENT` if it was removed).
     pub fn mount_new(&mut self, at: usize) {
         let (loc, ref held) = self.starts[at];
-        let id = self.fs.mount_new(held.location()).expect("mount");
+        let made = self.fs.mount_new(held.location());
+        if self.model.nodes[loc.1].dead {
+            assert_eq!(made, Err(Errno::ENOENT), "mount on removed {loc:?}");
+            return;
+        }
+        let id = made.expect("mount");
         let root = self.model.nodes.len();
         self.model.nodes.push(Node::dir(root, 0o755, None));
         self.mount(id, root, loc);
     }
 
-    /// Bind-mounts start `source` on start `at`.
+    /// Bind-mounts start `source` on start `at` (refused with `ENOENT` if either was
+    /// removed).
     pub fn bind(&mut self, source: usize, at: usize) {
         let (loc, ref held) = self.starts[at];
         let (source_loc, ref source_held) = self.starts[source];
-        let id = self
-            .fs
-            .bind_mount(source_held.location(), held.location())
-            .expect("bind");
+        let made = self.fs.bind_mount(source_held.location(), held.location());
+        if self.model.nodes[loc.1].dead || self.model.nodes[source_loc.1].dead {
+            assert_eq!(
+                made,
+                Err(Errno::ENOENT),
+                "bind of removed {source_loc:?} or {loc:?}"
+            );
+            return;
+        }
+        let id = made.expect("bind");
         self.mount(id, source_loc.1, loc);
     }
 
