@@ -708,8 +708,10 @@ struct Nd<'n, 'a, N: Namespace> {
     r_seq: Seq,
     /// The rest of the path at the current level (the caller's path or a link body).
     rest: *const [u8],
-    /// Links being walked, innermost last.
-    stack: [Option<SavedLink<N>>; MAX_SYMLINKS],
+    /// Links being walked, innermost last: the entries below `depth` are `Some`. The array
+    /// is put in place by the first push, so that a walk that follows no link does not pay
+    /// for clearing it.
+    stack: Option<[Option<SavedLink<N>>; MAX_SYMLINKS]>,
     depth: usize,
     /// Whether the starting location has been set.
     started: bool,
@@ -757,7 +759,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             m_seq,
             r_seq,
             rest: lookup.path,
-            stack: [const { None }; MAX_SYMLINKS],
+            stack: None,
             depth: 0,
             started: false,
             total_links: 0,
@@ -767,6 +769,21 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             topology_locked: false,
             _not_send: PhantomData,
         }
+    }
+
+    /// Entry `i` of the link stack (`None` at and above `depth`).
+    fn saved(&self, i: usize) -> Option<&SavedLink<N>> {
+        self.stack.as_ref()?[i].as_ref()
+    }
+
+    /// Entry `i` of the link stack, for pushing, popping and legitimizing; puts the stack in
+    /// place first if no link was pushed yet.
+    // The closure is the point: the array is cleared only when the first link is pushed.
+    #[allow(clippy::unnecessary_lazy_evaluations)]
+    fn stack_entry(&mut self, i: usize) -> &mut Option<SavedLink<N>> {
+        &mut self
+            .stack
+            .get_or_insert_with(|| [const { None }; MAX_SYMLINKS])[i]
     }
 
     #[inline]
@@ -972,10 +989,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
 
     /// Whether every level below the current one has nothing left to walk.
     fn below_is_done(&self) -> bool {
-        self.depth == 0
-            || self.stack[self.depth - 1]
-                .as_ref()
-                .is_some_and(|l| l.trailing)
+        self.depth == 0 || self.saved(self.depth - 1).is_some_and(|l| l.trailing)
     }
 
     /// Checks that the current location can be searched.
@@ -1491,7 +1505,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         // Push it: its body stays valid while it is on the stack.
         self.total_links += 1;
         let trailing = last;
-        self.stack[self.depth] = Some(SavedLink {
+        *self.stack_entry(self.depth) = Some(SavedLink {
             link,
             seq,
             resume: self.rest,
@@ -1535,7 +1549,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             // The link is on the stack: unlazy legitimizes it along with the path.
             self.unlazy(false)?;
         }
-        let link = self.stack[self.depth - 1].as_ref().expect("pushed").link;
+        let link = self.saved(self.depth - 1).expect("pushed").link;
         Ok(Body::from(self.ns.get_link(self.dentry(link.dentry))?))
     }
 
@@ -1563,7 +1577,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             return false;
         }
         self.depth -= 1;
-        let saved = self.stack[self.depth].take().expect("stack entry");
+        let saved = self.stack_entry(self.depth).take().expect("stack entry");
         self.rest = saved.resume;
         if !self.rcu() {
             self.put(saved.link);
@@ -1654,11 +1668,11 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         let m_seq = self.m_seq;
         let mut ok = true;
         for i in 0..self.depth {
-            let mut saved = self.stack[i].take().expect("stack entry");
+            let mut saved = self.stack_entry(i).take().expect("stack entry");
             if ok {
                 ok = self.legitimize(&mut saved.link, m_seq, Some(saved.seq));
             }
-            self.stack[i] = Some(saved);
+            *self.stack_entry(i) = Some(saved);
         }
         let mut path = self.path;
         if ok {
@@ -1708,7 +1722,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
     fn release_all(&mut self) {
         debug_assert!(self.guard.is_none());
         for i in 0..self.depth {
-            if let Some(saved) = self.stack[i].take() {
+            if let Some(saved) = self.stack_entry(i).take() {
                 self.put(saved.link);
             }
         }
