@@ -32,6 +32,14 @@ fn pathwalk_model_inputs() {
 }
 
 #[test]
+fn pathwalk_concurrent_inputs() {
+    replay(
+        "pathwalk_concurrent",
+        fuzz_harness::pathwalk_concurrent::run,
+    );
+}
+
+#[test]
 fn path_parse_inputs() {
     replay("path_parse", fuzz_harness::path_parse::run);
 }

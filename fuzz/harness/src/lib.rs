@@ -13,6 +13,7 @@
 //! - [`path_parse`]: arbitrary bytes as a path.
 
 pub mod path_parse;
+pub mod pathwalk_concurrent;
 pub mod pathwalk_model;
 pub mod rcu_ops;
 pub mod seqlock_ops;
