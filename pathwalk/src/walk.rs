@@ -21,12 +21,17 @@
 //!    ref-mode lookup reports a stale cache entry (`ESTALE`), one more walk is made with
 //!    [`LookupFlags::REVAL`]. The engine never goes back to RCU mode.
 //!
-//! A walk that took steps in ref mode answers with a sequence of facts, each true when it
-//! was read; a rename or mount change between them could combine them into an answer that
-//! was never true at any one moment (Linux's ref-walk allows that). So such a walk is
-//! checked against `rename_lock` and `mount_lock` at its end and walked again if either
-//! moved; after a few lost races the last try excludes renames and mount changes
-//! ([`Namespace::lock_topology`]), as Linux's `d_path` falls back to taking `rename_lock`.
+//! A walk answers with a sequence of facts, each true when it was read; a rename or mount
+//! change between them could combine them into an answer that was never true at any one
+//! moment. Hand-over-hand validation does not rule that out in RCU mode either: a link body
+//! or a `..` walks names again from a directory the walk already passed, and a rename may
+//! have changed what those names mean in between (`/a` a link to `a/b` before an exchange,
+//! a directory after it). Linux allows such answers in both modes. Here every result of a
+//! pass, errors included, is checked against `rename_lock` and `mount_lock` at its end: an
+//! RCU-walk that raced walks again in ref mode, a ref-walk walks again, and after a few lost
+//! races the last try excludes renames and mount changes ([`Namespace::lock_topology`]), as
+//! Linux's `d_path` falls back to taking `rename_lock`. A quiet namespace pays one load of
+//! `rename_lock` per lookup for this.
 //!
 //! [`Lookup::finish_with`] adds the fast ending sketched by Linus Torvalds to Al Viro in
 //! January 2023 (LKML, "Re: \[PATCH\] lib/genalloc: use try_cmpxchg in {set,clear}_bits_ll"): the
@@ -152,9 +157,10 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
     ///    view of the final object with the read-side section still held. It must not
     ///    block, must tolerate its result being thrown away, and may answer
     ///    [`RcuError::NeedRef`] ("cannot do this under RCU").
-    /// 2. The final dentry's `d_seq` and `mount_lock` (and, for scoped lookups,
-    ///    `rename_lock`) are then checked. If they moved, the callback's result, an error
-    ///    included, is discarded.
+    /// 2. The final dentry's `d_seq`, `mount_lock` and `rename_lock` are then checked. If
+    ///    they moved, the callback's result, an error included, is discarded (after a
+    ///    rename the path is walked again in ref mode, since the object reached may not be
+    ///    one the path named at any one moment).
     /// 3. If they held and the callback did not decline, the walk ends there: no reference
     ///    was taken or dropped on any dentry or mount ([`End::Rcu`]).
     /// 4. Otherwise the path is legitimized and `fallback` runs on the referenced path,
@@ -166,9 +172,10 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
     ///
     /// # Examples
     ///
-    /// `stat(2)` on the reference namespace:
+    /// `stat(2)` on the reference namespace (feature `alloc`):
     ///
     /// ```
+    /// # #[cfg(feature = "alloc")] {
     /// # use rcu_core::{hosted::Hosted, Counter};
     /// use pathwalk::dcache::{Cred, Dcache, Stat};
     /// use pathwalk::{Errno, Lookup, LookupFlags, End};
@@ -199,6 +206,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
     /// assert_eq!(end, End::Rcu);
     /// assert_eq!(fs.ref_ops(), before, "an RCU finish takes no reference");
     /// assert_eq!(stat(&fs, b"/etc/shadow").0.unwrap_err(), Errno::ENOENT);
+    /// # }
     /// ```
     pub fn finish_with<R>(
         self,
@@ -859,16 +867,22 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         self.ns.mount_lock().read_retry(self.m_seq)
     }
 
-    /// Reports `errno` found in RCU mode about the current location: only if the location
-    /// (and the mount table) are unchanged, so that the error is one a ref-walk could have
-    /// met. In ref mode the error stands as it is.
+    /// Whether a rename happened since the pass started.
+    fn renamed(&self) -> bool {
+        self.ns.rename_lock().read_retry(self.r_seq)
+    }
+
+    /// Reports `errno` found in RCU mode about the current location: only if the location,
+    /// the mount table and every name (no rename) are unchanged, so that the error is one
+    /// the namespace gave at one moment. In ref mode the error stands as it is (the end of
+    /// the pass checks it, see [`raced`](Self::raced)).
     fn rcu_error(&self, errno: Errno) -> Fail {
         self.rcu_error_at(errno, self.path.dentry, self.seq)
     }
 
     /// As `rcu_error`, validating `dentry` against `seq` instead.
     fn rcu_error_at(&self, errno: Errno, dentry: NonNull<N::Dentry>, seq: Seq) -> Fail {
-        if self.rcu() && (self.d_seq_moved(dentry, seq) || self.mount_moved()) {
+        if self.rcu() && (self.d_seq_moved(dentry, seq) || self.mount_moved() || self.renamed()) {
             Fail::Restart
         } else {
             Fail::Errno(errno)
@@ -1262,9 +1276,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
 
         // A scoped lookup cannot be sure `..` stayed below its root if a rename or mount
         // raced with the walk anywhere: it gives up rather than risk an escape.
-        if self.flags.is_scoped()
-            && (self.mount_moved() || self.ns.rename_lock().read_retry(self.r_seq))
-        {
+        if self.flags.is_scoped() && (self.mount_moved() || self.renamed()) {
             return Err(Errno::EAGAIN.into());
         }
         Ok(())
@@ -1586,31 +1598,36 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
     }
 
     /// Whether the error `errno` that ended this pass may come from a rename or mount
-    /// change racing with steps taken in ref mode, so that the pass must be walked again
-    /// (see [`complete`](Self::complete)). `EAGAIN` is final: it is how a scoped lookup
-    /// reports such a race.
+    /// change racing with the walk, so that the pass must be walked again (see
+    /// [`complete`](Self::complete)). `EAGAIN` is final: it is how a scoped lookup reports
+    /// such a race.
     fn raced(&self, errno: Errno) -> bool {
-        errno != Errno::EAGAIN && self.ref_walk_raced()
+        errno != Errno::EAGAIN && (self.ref_walk_raced() || self.rcu_walk_raced())
+    }
+
+    /// Whether a rename or mount change happened since the start of a pass still in RCU
+    /// mode: its answer may then combine names read before and after the change.
+    fn rcu_walk_raced(&self) -> bool {
+        self.rcu() && (self.renamed() || self.mount_moved())
     }
 
     /// Whether a rename or mount change happened since the start of a pass that took steps
     /// in ref mode (and is not its last try).
     fn ref_walk_raced(&self) -> bool {
         let stepped_in_ref_mode = !self.rcu() || self.unlazied;
-        stepped_in_ref_mode
-            && !self.last_try
-            && (self.mount_moved() || self.ns.rename_lock().read_retry(self.r_seq))
+        stepped_in_ref_mode && !self.last_try && (self.mount_moved() || self.renamed())
     }
 
-    /// Ends the walking part of a pass (Linux: the checks of `complete_walk`). A walk that
-    /// took steps in ref mode is a sequence of answers each true when it was given; it is
-    /// one answer of the namespace at one moment only if no rename or mount change raced
-    /// with it, which `rename_lock` and `mount_lock` tell. If one did, the pass is walked
-    /// again (the last try excludes them instead). A pure RCU-walk needs no such check: each
-    /// step was validated hand over hand, and the final legitimize or `finish_with`
-    /// validation checks the mount table.
+    /// Ends the walking part of a pass (Linux: the checks of `complete_walk`). A walk is a
+    /// sequence of answers each true when it was given; it is one answer of the namespace
+    /// at one moment only if no rename or mount change raced with it, which `rename_lock`
+    /// and `mount_lock` tell. If one did, the pass is walked again: in ref mode after an
+    /// RCU-walk, and the last ref-mode try excludes them instead.
+    ///
+    /// NOTE(linux): Linux checks `rename_lock` only for `..` in scoped lookups and accepts
+    /// combined answers otherwise; here RCU-walk may only give answers the namespace had.
     fn complete(&mut self) -> Result<(), Fail> {
-        if self.ref_walk_raced() {
+        if self.ref_walk_raced() || self.rcu_walk_raced() {
             return Err(Fail::Restart);
         }
         self.unlock_topology();
@@ -1642,11 +1659,14 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
         };
         let result = callback(view);
 
+        // The object the walk reached may be a combination of names read before and after a
+        // rename: walk again in ref mode.
+        if self.renamed() {
+            return Err(Fail::Restart);
+        }
         // The callback's answer is about the object the walk reached only if the final
-        // dentry and the mount table did not move (and, scoped, no rename happened).
-        let moved = self.d_seq_moved(self.path.dentry, self.seq)
-            || self.mount_moved()
-            || (self.flags.is_scoped() && self.ns.rename_lock().read_retry(self.r_seq));
+        // dentry and the mount table did not move.
+        let moved = self.d_seq_moved(self.path.dentry, self.seq) || self.mount_moved();
         match result {
             _ if moved => Ok(None),
             Ok(value) => Ok(Some(Ok(value))),
