@@ -1,5 +1,7 @@
 //! Shared pieces of the workspace's cross-crate tests and demo.
 //!
+//! - [`bench`]: the side-by-side comparison runner behind the `compare` binary: harness,
+//!   groups, tables, JSON and the path-walk chart.
 //! - [`conformance`]: random trees and lookups for the differential test of pathwalk
 //!   against the Linux kernel's `openat2(2)`.
 //! - [`differential`]: the runner of that differential test, shared by the test and the
@@ -12,6 +14,7 @@
 //! - [`rng`]: a small deterministic random number generator for replayable runs.
 //! - [`tree`]: building trees in the reference namespace by path.
 
+pub mod bench;
 pub mod conformance;
 pub mod differential;
 pub mod fuzz_inputs;

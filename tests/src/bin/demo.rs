@@ -65,10 +65,7 @@ impl Options {
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
-            let mut value = |name: &str| {
-                args.next()
-                    .ok_or_else(|| format!("{name} needs a value"))
-            };
+            let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
             match arg.as_str() {
                 "--threads" => options.threads = parse_number("--threads", value, 1, 63)?,
                 "--depth" => options.depth = parse_number("--depth", value, 2, 64)?,
@@ -240,14 +237,7 @@ fn main() -> ExitCode {
             vec![tree.ino(&fixture.plain)]
         };
         rows.push(run_phase(
-            fs,
-            name,
-            way,
-            renames,
-            path,
-            &answers,
-            &options,
-            duration,
+            fs, name, way, renames, path, &answers, &options, duration,
         ));
     }
     report(&rows)
@@ -402,7 +392,13 @@ fn report(rows: &[Row]) -> ExitCode {
     println!();
     println!(
         "  {:<24} {:>12} {:>10} {:>10} {:>11} {:>9} {:>10} {:>9}",
-        "phase", "lookups/s", "ns/lookup", "refs/look", "RCU finish", "unlazy", "ref rest.",
+        "phase",
+        "lookups/s",
+        "ns/lookup",
+        "refs/look",
+        "RCU finish",
+        "unlazy",
+        "ref rest.",
         "reval"
     );
     for row in rows {
