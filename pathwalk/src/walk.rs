@@ -356,7 +356,10 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
 
     /// Runs `attempt` in RCU mode, then in ref mode if it must restart, then with
     /// revalidation if ref mode found a stale entry.
-    fn run<T>(self, mut attempt: impl FnMut(&mut Nd<'n, 'a, N>) -> Result<T, Fail>) -> Walked<T> {
+    fn run<T>(
+        self,
+        mut attempt: impl FnMut(&mut Nd<'n, 'a, '_, N>) -> Result<T, Fail>,
+    ) -> Walked<T> {
         let fail = |errno| Walked {
             result: Err(errno),
             end: End::Rcu,
@@ -369,11 +372,13 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
             Err(errno) => return fail(errno),
         };
         let flags = name.lookup_flags(self.flags);
+        // Shared by the passes, one after the other.
+        let mut links: LinkStack<N> = None;
 
         // Pass 1: RCU-walk, unless the caller forces revalidation from the start.
         let mut end = End::RefRestart;
         if self.rcu_first && !flags.contains(LookupFlags::REVAL) {
-            let mut nd = Nd::new(&self, flags, true);
+            let mut nd = Nd::new(&self, flags, true, &mut links);
             match attempt(&mut nd) {
                 Ok(value) => return nd.finish(Ok(value)),
                 Err(Fail::Errno(errno)) if nd.raced(errno) => {}
@@ -402,7 +407,7 @@ impl<'n, 'a, N: Namespace> Lookup<'n, 'a, N> {
                 if last_try {
                     self.ns.lock_topology();
                 }
-                let mut nd = Nd::new(&self, flags, false);
+                let mut nd = Nd::new(&self, flags, false, &mut links);
                 nd.last_try = last_try;
                 nd.topology_locked = last_try;
                 match attempt(&mut nd) {
@@ -700,7 +705,10 @@ struct LastComponent {
 }
 
 /// The walk itself (Linux: `struct nameidata`).
-struct Nd<'n, 'a, N: Namespace> {
+///
+/// It stays small: the link stack, the one large part, lives in the frame of
+/// [`Lookup::run`] and is only borrowed, so that starting a pass does not copy it.
+struct Nd<'n, 'a, 's, N: Namespace> {
     ns: &'n N,
     cred: &'a N::Cred,
     flags: LookupFlags,
@@ -719,7 +727,7 @@ struct Nd<'n, 'a, N: Namespace> {
     /// Links being walked, innermost last: the entries below `depth` are `Some`. The array
     /// is put in place by the first push, so that a walk that follows no link does not pay
     /// for clearing it.
-    stack: Option<[Option<SavedLink<N>>; MAX_SYMLINKS]>,
+    stack: &'s mut LinkStack<N>,
     depth: usize,
     /// Whether the starting location has been set.
     started: bool,
@@ -739,10 +747,19 @@ struct Nd<'n, 'a, N: Namespace> {
     _not_send: PhantomData<*mut ()>,
 }
 
-impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
-    /// Starts a pass (Linux: `path_init`) in RCU or ref mode. The starting location is set
-    /// lazily by `start_walk`, so that errors are reported through `Fail`.
-    fn new(lookup: &Lookup<'n, 'a, N>, flags: LookupFlags, rcu: bool) -> Self {
+/// The link stack of a walk (see [`Nd::stack`]).
+type LinkStack<N> = Option<[Option<SavedLink<N>>; MAX_SYMLINKS]>;
+
+impl<'n, 'a, 's, N: Namespace> Nd<'n, 'a, 's, N> {
+    /// Starts a pass (Linux: `path_init`) in RCU or ref mode on the link stack `stack`
+    /// (whatever entries it holds are dead). The starting location is set lazily by
+    /// `start_walk`, so that errors are reported through `Fail`.
+    fn new(
+        lookup: &Lookup<'n, 'a, N>,
+        flags: LookupFlags,
+        rcu: bool,
+        stack: &'s mut LinkStack<N>,
+    ) -> Self {
         let ns = lookup.ns;
         let guard = rcu.then(|| ns.rcu().read_lock());
         let root = if flags.is_scoped() {
@@ -767,7 +784,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
             m_seq,
             r_seq,
             rest: lookup.path,
-            stack: None,
+            stack,
             depth: 0,
             started: false,
             total_links: 0,
@@ -1767,7 +1784,7 @@ impl<'n, 'a, N: Namespace> Nd<'n, 'a, N> {
     }
 }
 
-impl<N: Namespace> Drop for Nd<'_, '_, N> {
+impl<N: Namespace> Drop for Nd<'_, '_, '_, N> {
     fn drop(&mut self) {
         // Leave the read-side section first: releasing references may block.
         self.guard = None;
@@ -1980,7 +1997,8 @@ mod tests {
     /// The walk state lives on the caller's stack; the crate docs promise its size.
     #[test]
     fn the_walk_state_fits_the_documented_stack_budget() {
-        let size = core::mem::size_of::<Nd<'static, 'static, Fs>>();
+        let size = core::mem::size_of::<Nd<'static, 'static, 'static, Fs>>()
+            + core::mem::size_of::<LinkStack<Fs>>();
         assert!(size <= 2560, "the walk state takes {size} bytes");
     }
 
