@@ -30,11 +30,11 @@
 //! The outermost `read_lock` stores its slot, then fences, then reads protected data; the
 //! grace period publishes its update, fences, then loads the slots. This store-buffering
 //! pair forbids the reader missing the update while the updater misses the reader. The
-//! outermost `read_unlock` fences before clearing its slot, and the grace period fences
-//! after seeing it cleared, so the reader's loads happen before anything freed afterwards.
-//! When the platform has a heavy barrier, readers use a compiler fence and the grace period
-//! issues the heavy barrier in place of its first and last fence (liburcu's "smp_mb_slave" /
-//! "smp_mb_master" split).
+//! outermost `read_unlock` clears its slot with a Release store, and the grace period fences
+//! after seeing it cleared, so the reader's accesses happen before anything freed
+//! afterwards. When the platform has a heavy barrier, readers use compiler fences and the
+//! grace period issues the heavy barrier in place of its first and last fence (liburcu's
+//! "smp_mb_slave" / "smp_mb_master" split).
 
 use core::marker::PhantomData;
 
@@ -53,8 +53,8 @@ const NEST_MASK: usize = PHASE - 1;
 ///
 /// Self-contained: grace periods complete without any scheduler or tick hook, so it works
 /// in a hosted program or in a kernel that reports nothing. A read-side critical section
-/// costs a load and a store on the CPU's own slot, plus one fence on the outermost lock and
-/// unlock unless the platform has a heavy barrier.
+/// costs a load and a store on the CPU's own slot, plus one fence on the outermost lock
+/// unless the platform has a heavy barrier.
 ///
 /// `N` is the number of reader slots; it must be at least `P::MAX_CPUS` (checked at compile
 /// time when the domain is built).
@@ -131,6 +131,25 @@ impl<P: Platform, const N: usize> Counter<P, N> {
             // SeqCst fence pairs with the fences in `master_fence`/`gp_poll`: the
             // store-buffering argument in the module documentation.
             fence(Ordering::SeqCst);
+        }
+    }
+
+    /// Clears the slot of an outermost reader, after its protected accesses.
+    #[inline(always)]
+    fn leave(slot: &CounterSlot) {
+        if P::HAS_HEAVY_BARRIER {
+            // The updater's heavy barrier after it saw the slot cleared orders our accesses
+            // before its frees; the compiler must only keep program order here.
+            compiler_fence(Ordering::SeqCst);
+            slot.ctr.store(0, Ordering::Relaxed);
+        } else {
+            // Release pairs with the SeqCst fence that follows the updater's scan in
+            // `gp_poll` (`master_fence`): once the scan reads this 0, our accesses happen
+            // before everything the updater does next. Only load-and-store-to-store order is
+            // needed here, not a full fence: nothing this CPU does after leaving has to be
+            // ordered against the updater (liburcu's memb flavor has a full barrier here
+            // because it then checks the updater's futex).
+            slot.ctr.store(0, Ordering::Release);
         }
     }
 
@@ -248,9 +267,8 @@ impl<P: Platform, const N: usize> Rcu for Counter<P, N> {
         let slot = self.slot(P::cpu_id());
         let ctr = slot.ctr.load(Ordering::Relaxed);
         if ctr & NEST_MASK == 1 {
-            // Outermost: our reads happen before the slot says we left (see `reader_fence`).
-            Self::reader_fence();
-            slot.ctr.store(0, Ordering::Relaxed);
+            // Outermost: our accesses happen before the slot says we left.
+            Self::leave(slot);
         } else {
             assert!(
                 ctr & NEST_MASK != 0,

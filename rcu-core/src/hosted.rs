@@ -40,13 +40,17 @@ impl Hosted {
 static CLAIMED: [AtomicBool; Hosted::MAX_CPUS] =
     [const { AtomicBool::new(false) }; Hosted::MAX_CPUS];
 
+/// [`SLOT`] of a thread that has not claimed a slot yet.
+const UNCLAIMED: usize = usize::MAX;
+/// [`SLOT`] of a thread whose slot was given back by its thread-local destructor.
+const RELEASED: usize = usize::MAX - 1;
+
 /// A thread's claim on a slot; released by the thread-local destructor at thread exit.
 struct Registration {
     slot: Cell<Option<usize>>,
 }
 
 impl Registration {
-    #[cold]
     fn claim(&self) -> usize {
         for (index, claimed) in CLAIMED.iter().enumerate() {
             // Acquire pairs with the Release store in `drop`: the previous owner's last uses
@@ -56,6 +60,7 @@ impl Registration {
                 .is_ok()
             {
                 self.slot.set(Some(index));
+                SLOT.with(|s| s.set(index));
                 return index;
             }
         }
@@ -70,6 +75,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(index) = self.slot.get() {
+            SLOT.with(|s| s.set(RELEASED));
             // Release pairs with the Acquire exchange in `claim`.
             CLAIMED[index].store(false, Ordering::Release);
         }
@@ -77,7 +83,28 @@ impl Drop for Registration {
 }
 
 std::thread_local! {
+    /// The thread's claim, whose destructor gives the slot back.
     static REGISTRATION: Registration = const { Registration { slot: Cell::new(None) } };
+    /// The thread's slot index, or [`UNCLAIMED`] / [`RELEASED`]: a copy of the claim in a
+    /// thread-local without a destructor, which is read without checking whether the
+    /// thread-local is alive, so that `cpu_id` costs one load.
+    static SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+}
+
+/// `cpu_id` for a thread that holds no slot: claims one, or panics after the thread gave
+/// its slot back.
+#[cold]
+#[inline(never)]
+fn claim_slot() -> usize {
+    REGISTRATION
+        .try_with(|r| match r.slot.get() {
+            Some(index) => index,
+            None => r.claim(),
+        })
+        .expect(
+            "rcu-core hosted platform: RCU used by a thread-local destructor after the \
+             thread's slot was released",
+        )
 }
 
 // SAFETY:
@@ -91,15 +118,12 @@ unsafe impl Platform for Hosted {
 
     #[inline]
     fn cpu_id() -> usize {
-        REGISTRATION
-            .try_with(|r| match r.slot.get() {
-                Some(index) => index,
-                None => r.claim(),
-            })
-            .expect(
-                "rcu-core hosted platform: RCU used by a thread-local destructor after the \
-                 thread's slot was released",
-            )
+        let index = SLOT.with(Cell::get);
+        if index < Hosted::MAX_CPUS {
+            index
+        } else {
+            claim_slot()
+        }
     }
 
     #[inline(always)]
