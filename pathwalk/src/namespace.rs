@@ -150,6 +150,11 @@ impl<N: Namespace + ?Sized> fmt::Debug for Location<'_, N> {
 ///    unhashed; [`mount_lock`](Self::mount_lock) whenever a mount is attached or detached;
 ///    [`rename_lock`](Self::rename_lock) around every rename. Writers change the data inside
 ///    the counters' write sections, so that a validated read saw a state the namespace had.
+///    A namespace may also bump `rename_lock` around other changes: the engine walks again
+///    when it moved, so every answer is one the namespace had at one moment with respect to
+///    the changes these two counters cover (the reference namespace adds unlinks, rmdirs
+///    and changes of mode or owner, which leaves only additions of names uncovered, and
+///    those cannot combine into an answer the namespace never had).
 /// 5. [`mnt_root`](Self::mnt_root) of a mount never changes.
 pub unsafe trait Namespace: Sync {
     /// The RCU domain that protects dentries, mounts and link bodies.

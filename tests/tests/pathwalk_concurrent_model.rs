@@ -1,10 +1,10 @@
 //! Lookups racing scripted namespace changes (`fuzz_harness::pathwalk_concurrent`), on
 //! pseudo-random inputs and on hand-written scripts: every answer, walked from RCU and from
 //! ref mode, must be one the namespace gave in a state it passed through during the walk
-//! (or `EAGAIN` for a scoped lookup that a rename or mount change raced with), attributes
-//! must never be torn, and no reference may be left behind. The same checks back the
-//! `pathwalk_concurrent` fuzz target; the byte encoding is tabled in the module
-//! documentation, and the hand-written inputs are encoded with its `Builder`.
+//! (or `EAGAIN` for a scoped lookup that a change moving `rename_lock` or `mount_lock` raced
+//! with), attributes must never be torn, and no reference may be left behind. The same
+//! checks back the `pathwalk_concurrent` fuzz target; the byte encoding is tabled in the
+//! module documentation, and the hand-written inputs are encoded with its `Builder`.
 
 use fuzz_harness::pathwalk_concurrent::flag::{
     AS_USER, BENEATH, DIRECTORY, FINISH, FOLLOW, IN_ROOT, NO_SYMLINKS, NO_XDEV,

@@ -99,9 +99,10 @@
 //! cannot run ahead of a writer that shares its processor.
 //!
 //! A walk that read `e0` before and `e1` after must give the answer of some state k with
-//! `e0 / 2 <= k <= (e1 + 1) / 2`. A scoped lookup may also give `EAGAIN` if a rename or
-//! mount change that succeeded in the reference is among the changes
-//! `e0 / 2 + 1 ..= (e1 + 1) / 2` (the engine's answer to a rename race under `..`). The
+//! `e0 / 2 <= k <= (e1 + 1) / 2`. A scoped lookup may also give `EAGAIN` if a change that
+//! moves `rename_lock` or `mount_lock` (a rename, mount change, unlink, rmdir or attribute
+//! change) succeeded in the reference among the changes `e0 / 2 + 1 ..= (e1 + 1) / 2` (the
+//! engine's answer to such a race under `..`). The
 //! attributes read must be consistent: a tagged inode (`mtime` at or above [`TAG_BASE`])
 //! has the `size` and mode of the `set_attr` the tag names, and its tag is the one it had
 //! in some state of the window. No reference may be left behind in either namespace.
@@ -279,12 +280,20 @@ impl Op {
         (op, code & 128 != 0)
     }
 
-    /// Whether a success bumps `rename_lock` or `mount_lock`, which makes a racing scoped
-    /// `..` give up with `EAGAIN`.
+    /// Whether a success may bump `rename_lock` or `mount_lock`, which makes a racing scoped
+    /// `..` give up with `EAGAIN`: renames, mount changes, and in the reference namespace
+    /// unlinks, rmdirs and changes of mode (a `SetAttr` whose mode equals the old one does
+    /// not, which this check does not tell apart).
     fn moves_topology(&self) -> bool {
         matches!(
             self,
-            Op::Rename(..) | Op::Mount(_) | Op::Bind(..) | Op::Unmount(_)
+            Op::Rename(..)
+                | Op::Mount(_)
+                | Op::Bind(..)
+                | Op::Unmount(_)
+                | Op::Unlink(_)
+                | Op::Rmdir(_)
+                | Op::SetAttr(..)
         )
     }
 }

@@ -55,7 +55,18 @@
 //! - a dentry's parent, name, inode or hashed state: its `d_seq` (`d_move`, `__d_drop`,
 //!   `d_instantiate`, `dentry_unlink_inode` in Linux);
 //! - every rename, as a whole: `rename_lock`;
-//! - every mount attach and detach: `mount_lock` (`attach_mnt`, `umount_tree`).
+//! - every mount attach and detach: `mount_lock` (`attach_mnt`, `umount_tree`);
+//! - every unlink and rmdir, and every change of an inode's mode or owner: `rename_lock`
+//!   as well, which Linux does not do.
+//!
+//! The last rule is what makes every answer of a walk one the namespace had at one moment:
+//! the engine checks `rename_lock` and `mount_lock` at the end of every walk and walks again
+//! if they moved. Without it, a walk could combine a link body (or a directory it left by
+//! `..`) read before an unlink, or a search permission checked before a chmod, with a name
+//! created after it. Adding names alone cannot do that: a walk stops at the first name it
+//! does not find, and every name it did find is still there. The price is that a walk racing
+//! an unlink or a chmod anywhere is walked again, as one racing a rename is; these writers
+//! also take the topology lock, so the last ref-mode try excludes them too.
 //!
 //! # Reference counts, death and freeing
 //!
@@ -237,13 +248,15 @@ pub struct Dcache<R: Rcu + 'static> {
     mount_table: Box<[HlistHead<Mount>]>,
     /// Bumped around every mount attach and detach (Linux `mount_lock`).
     mount_lock: SeqCount,
-    /// Bumped around every rename (Linux `rename_lock`).
+    /// Bumped around every rename, unlink, rmdir and change of mode or owner (Linux's
+    /// `rename_lock` is bumped by renames only; see the module docs).
     rename_lock: SeqCount,
     /// The update lock and the state only updaters touch.
     state: spin::Mutex<State>,
-    /// Serialises renames, mounts and unmounts against each other and against the walks
-    /// that exclude them ([`Namespace::lock_topology`](crate::Namespace::lock_topology)).
-    /// Taken before the update lock.
+    /// Serialises renames, unlinks, rmdirs, attribute changes, mounts and unmounts against
+    /// each other and against the walks that exclude them
+    /// ([`Namespace::lock_topology`](crate::Namespace::lock_topology)). Taken before the
+    /// update lock.
     topology: spin::Mutex<()>,
     /// The root mount, never detached.
     root_mount: NonNull<Mount>,
@@ -541,8 +554,9 @@ impl<R: Rcu + 'static> Dcache<R> {
         result
     }
 
-    /// Like [`update`](Self::update), for operations that change the shape of the tree
-    /// (renames, mounts, unmounts): they also take the topology lock, first.
+    /// Like [`update`](Self::update), for operations that remove names or change the shape
+    /// of the tree (unlinks, rmdirs, renames, mounts, unmounts): they also take the topology
+    /// lock, first.
     fn update_topology<T>(&self, f: impl FnOnce(&ReadGuard<'static, R>, &mut State) -> T) -> T {
         let _topology = self.topology.lock();
         self.update(f)

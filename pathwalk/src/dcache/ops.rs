@@ -135,13 +135,15 @@ impl<R: Rcu + 'static> Dcache<R> {
     /// mounted on the entry.
     pub fn unlink(&self, dir: Location<'_, Self>, name: &[u8], cred: &Cred) -> Result<(), Errno> {
         check_name(name, Errno::EISDIR, Errno::EISDIR)?;
-        self.update(|guard, state| {
+        self.update_topology(|guard, state| {
             self.live_dir(guard, dir.dentry)?;
             let child = self.find_positive(guard, dir.dentry, name)?;
             self.may_delete(guard, cred, dir.dentry, child, false)?;
             if is_mountpoint(child) {
                 return Err(Errno::EBUSY);
             }
+            // Walks that overlap fail their rename_lock check (see the module docs).
+            let _rename = self.rename_lock.write_begin();
             self.remove_entry(guard, state, dir.dentry, child);
             Ok(())
         })
@@ -157,7 +159,7 @@ impl<R: Rcu + 'static> Dcache<R> {
     /// something is mounted on it; `ENOTEMPTY` if it has entries.
     pub fn rmdir(&self, dir: Location<'_, Self>, name: &[u8], cred: &Cred) -> Result<(), Errno> {
         check_name(name, Errno::EINVAL, Errno::ENOTEMPTY)?;
-        self.update(|guard, state| {
+        self.update_topology(|guard, state| {
             self.live_dir(guard, dir.dentry)?;
             let child = self.find_positive(guard, dir.dentry, name)?;
             self.may_delete(guard, cred, dir.dentry, child, true)?;
@@ -165,6 +167,8 @@ impl<R: Rcu + 'static> Dcache<R> {
                 return Err(Errno::EBUSY);
             }
             self.check_empty(guard, child)?;
+            // Walks that overlap fail their rename_lock check (see the module docs).
+            let _rename = self.rename_lock.write_begin();
             self.remove_entry(guard, state, dir.dentry, child);
             Ok(())
         })
@@ -288,15 +292,28 @@ impl<R: Rcu + 'static> Dcache<R> {
     /// published as one seqlock write: readers see all of the change or none. The file-type
     /// bits of `mode` cannot be changed. `f` must not call back into the namespace.
     ///
+    /// A change of mode or owner, which can change what a walk may search or follow, is
+    /// made inside a `rename_lock` write section, like a rename (see the module docs).
+    ///
     /// Errors: `ENOENT` for a negative dentry.
     pub fn set_attr(&self, at: Location<'_, Self>, f: impl FnOnce(&mut Attr)) -> Result<(), Errno> {
+        // Serialises the rename_lock write section below with the other writers.
+        let _topology = self.topology.lock();
         let guard = self.rcu.read_lock();
         let inode = self.inode_rcu(&guard, at.dentry).ok_or(Errno::ENOENT)?;
+        let mut rename = None;
         inode.attr.update(|attr| {
             let file_type = attr.mode & S_IFMT;
+            let before = (attr.mode, attr.uid, attr.gid);
             f(attr);
             attr.mode = file_type | (attr.mode & !S_IFMT);
+            if (attr.mode, attr.uid, attr.gid) != before {
+                // Opened before the new attributes are visible and closed after (when
+                // `rename` is dropped), so that the section spans the change.
+                rename = Some(self.rename_lock.write_begin());
+            }
         });
+        drop(rename);
         Ok(())
     }
 
@@ -767,6 +784,50 @@ mod tests {
         let ino = ns.ino(at.dentry);
         ns.put(at);
         ino.ok_or(Errno::ENOENT)
+    }
+
+    /// Which updates move `rename_lock` (so that walks racing them walk again): renames,
+    /// unlinks, rmdirs and changes of mode or owner; not creations, nor attribute changes
+    /// that leave mode and owner alone.
+    #[test]
+    fn updates_that_remove_names_or_change_permissions_move_rename_lock() {
+        let (_rcu, ns) = ns();
+        let root = ns.root();
+        let check = |what: &str, expected: bool, f: &dyn Fn()| {
+            let seq = ns.rename_lock.read_begin();
+            f();
+            let moved = ns.rename_lock.read_retry(seq);
+            assert_eq!(moved, expected, "{what}: rename_lock moved: {moved}");
+        };
+        check("create", false, &|| {
+            ns.create(root, b"f", 0o644, &Cred::ROOT).unwrap();
+            ns.mkdir(root, b"d", 0o755, &Cred::ROOT).unwrap();
+        });
+        let f = ns.lookup_path(b"/f").unwrap();
+        check("size, and mode unchanged", false, &|| {
+            ns.set_attr(f, |attr| attr.size = 42).unwrap();
+            ns.set_attr(f, |attr| attr.mode = 0o644).unwrap();
+        });
+        check("chmod", true, &|| {
+            ns.set_attr(f, |attr| attr.mode = 0o600).unwrap()
+        });
+        check("chown", true, &|| {
+            ns.set_attr(f, |attr| attr.uid = 7).unwrap()
+        });
+        ns.put(f);
+        check("rename", true, &|| {
+            ns.rename(root, b"f", root, b"g", RenameFlags::empty(), &Cred::ROOT)
+                .unwrap();
+        });
+        check("unlink", true, &|| {
+            ns.unlink(root, b"g", &Cred::ROOT).unwrap()
+        });
+        check("rmdir", true, &|| {
+            ns.rmdir(root, b"d", &Cred::ROOT).unwrap()
+        });
+        check("failed unlink", false, &|| {
+            assert_eq!(ns.unlink(root, b"g", &Cred::ROOT), Err(Errno::ENOENT));
+        });
     }
 
     /// The creating operations: fresh inode numbers, owner and mode; each Linux error;
