@@ -34,10 +34,10 @@
 //!
 //! - RCU-walk reaches only results ref-walk could reach: every result found under RCU, an
 //!   error included, is validated against the sequence counters before it is reported, and
-//!   a lookup that lost a race is walked again in ref mode. A walk that took steps in ref
-//!   mode is validated against `rename_lock` and `mount_lock` as a whole and walked again
-//!   if a rename or mount change raced with it, so that every answer is one the namespace
-//!   gave at some moment.
+//!   a lookup that lost a race is walked again in ref mode. Every walk, RCU or ref, is
+//!   also validated against `rename_lock` and `mount_lock` as a whole and walked again if
+//!   a change they cover raced with it, so that every answer is one the namespace gave at
+//!   some moment (Linux checks this only for scoped lookups).
 //! - Bad input gets an [`Errno`], never a panic: over-long paths (`ENAMETOOLONG`), NUL
 //!   bytes and conflicting flags (`EINVAL`), empty paths (`ENOENT`).
 //! - Scoped lookups ([`LookupFlags::BENEATH`], [`LookupFlags::IN_ROOT`]) never leave their

@@ -9,7 +9,8 @@
 //!   validates it afterwards against the sequence counters.
 //! - **The sequence counters**: every dentry's `d_seq` (bumped when the dentry's name, parent
 //!   or inode changes), the global `mount_lock` (bumped by mount and unmount) and the global
-//!   `rename_lock` (bumped by every rename).
+//!   `rename_lock` (bumped by every rename, and by any other change the namespace wants
+//!   walks to notice).
 //! - **Legitimize and release**: reference counts that can be taken under RCU only if the
 //!   object is not dead, and the puts that may block.
 //! - **Ref-mode operations**, called without a guard on referenced dentries: they may block,
@@ -318,17 +319,17 @@ pub unsafe trait Namespace: Sync {
     /// Checks search permission on directory `dir` (Linux: `may_lookup`). *Ref.*
     fn may_exec(&self, cred: &Self::Cred, dir: &Self::Dentry) -> Result<(), Errno>;
 
-    /// Excludes renames and mount changes until
+    /// Excludes renames, mount changes and whatever else bumps `rename_lock` until
     /// [`unlock_topology`](Self::unlock_topology) (Linux: `read_seqlock_excl(&rename_lock)`,
     /// which `d_path` falls back to). *Ref*: may block; called without a guard, before any
     /// other ref-mode method of the walk.
     ///
-    /// The engine validates every walk that took a step in ref mode against `rename_lock`
-    /// and `mount_lock`, and walks again when a rename or mount change raced with it, so
-    /// that its answer is one the namespace had at one moment. After a few lost races it
-    /// walks once more inside this lock, which ends the retries. Namespaces whose writers
-    /// can take such a lock implement it (writers take it around renames, mounts and
-    /// unmounts, before any lock the ref-mode methods take); the default does nothing,
+    /// The engine validates every walk against `rename_lock` and `mount_lock`, and walks
+    /// again when a change they cover raced with it, so that its answer is one the
+    /// namespace had at one moment. After a few lost races in ref mode it walks once more
+    /// inside this lock, which ends the retries. Namespaces whose writers can take such a
+    /// lock implement it (writers take it around every change that bumps `rename_lock` or
+    /// `mount_lock`, before any lock the ref-mode methods take); the default does nothing,
     /// and the last try's answer is then accepted as it is, as Linux's ref-walk does.
     fn lock_topology(&self) {}
 
