@@ -9,6 +9,13 @@ cd "$(dirname "$0")"
 # The kernel's code-generation flags come from .cargo/config.toml; a RUSTFLAGS from the
 # environment would replace them.
 unset RUSTFLAGS
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx x86_64-unknown-none; then
+    rustup target add x86_64-unknown-none
+fi
+command -v qemu-system-x86_64 >/dev/null || {
+    echo "qemu-kernel: FAIL: qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86)"
+    exit 1
+}
 cargo build --release
 kernel=target/x86_64-unknown-none/release/qemu-kernel
 log=target/serial.log

@@ -2,9 +2,9 @@
 //! inter-processor interrupts; and the PIT, used only to time the start-up sequence and to
 //! calibrate the APIC timer.
 //!
-//! Register offsets and the ICR encoding are from Intel SDM Vol. 3A, chapter 12 ("Advanced
-//! Programmable Interrupt Controller"): §12.4 (enabling, the spurious-interrupt vector
-//! register), §12.5.4 (the APIC timer), §12.6.1 (the interrupt command register).
+//! Register offsets and the ICR encoding are from the Intel SDM, Vol. 3A, chapter "Advanced
+//! Programmable Interrupt Controller (APIC)": its sections on the spurious-interrupt vector
+//! register (software enabling), the APIC timer, and the interrupt command register.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -50,7 +50,7 @@ pub fn id() -> u32 {
     read(REG_ID) >> 24
 }
 
-/// Software-enables this CPU's local APIC with the spurious vector (SDM §12.4.3).
+/// Software-enables this CPU's local APIC with the spurious vector (the SDM's "Spurious Interrupt" section).
 pub fn enable() {
     write(REG_SVR, 0x100 | u32::from(SPURIOUS_VECTOR));
 }
@@ -102,7 +102,7 @@ pub fn counts_per_tick() -> u32 {
     COUNTS_PER_TICK.load(Ordering::Relaxed)
 }
 
-/// Starts this CPU's periodic tick at [`HZ`] (SDM §12.5.4).
+/// Starts this CPU's periodic tick at [`HZ`] (the SDM's "APIC Timer" section).
 pub fn start_tick() {
     write(REG_TIMER_DIVIDE, 0b0011);
     write(REG_LVT_TIMER, (1 << 17) | u32::from(TIMER_VECTOR)); // periodic
@@ -115,7 +115,8 @@ pub fn stop_tick() {
     write(REG_TIMER_INITIAL, 0);
 }
 
-/// Sends an INIT IPI (level assert) to `apic_id` (SDM §12.6.1, delivery mode 101b).
+/// Sends an INIT IPI (level assert) to `apic_id` (the SDM's "Interrupt Command Register (ICR)", delivery
+/// mode 101b).
 pub fn send_init(apic_id: u32) {
     send_ipi(apic_id, 0x0000_4500);
 }

@@ -13,7 +13,7 @@
 //! 2. builds an identity map of the first 4 GiB with 2 MiB pages (one PML4 entry, four
 //!    page-directory-pointer entries, 2048 page-directory entries), which covers the kernel,
 //!    the heap, the trampoline page and the local APIC at `0xFEE0_0000`;
-//! 3. enables PAE, loads CR3, sets `EFER.LME`, enables paging (Intel SDM Vol. 3A, §10.8.5
+//! 3. enables PAE, loads CR3, sets `EFER.LME`, enables paging (Intel SDM Vol. 3A,
 //!    "Initializing IA-32e Mode"), loads a GDT with a 64-bit code segment and jumps to it;
 //! 4. sets the data segments, the boot stack, and calls
 //!    [`kernel_bsp_entry`](crate::kernel_bsp_entry) with the start-info address.
@@ -21,7 +21,7 @@
 //! # Application processors
 //!
 //! An AP woken by a start-up IPI begins in real mode at `vector * 4096` (Intel SDM Vol. 3A,
-//! §9.4 "Multiple-Processor (MP) Initialization"). The trampoline below is position
+//! "Multiple-Processor (MP) Initialization"). The trampoline below is position
 //! independent within its page: the bootstrap processor copies it to
 //! [`AP_TRAMPOLINE`] and sends vector `AP_TRAMPOLINE >> 12`. It loads the kernel's GDT,
 //! enters protected mode, then long mode on the same page tables, and jumps into the kernel,

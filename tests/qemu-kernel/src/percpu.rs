@@ -2,7 +2,7 @@
 //!
 //! Each CPU's [`PerCpu`] area lives in [`AREAS`], but no code indexes that array by a guess
 //! of who it is: at start-up every CPU writes the address of its own area into the
-//! `IA32_GS_BASE` MSR (`0xC000_0101`, Intel SDM Vol. 3A, §3.4.4 "Segment Loading Instructions
+//! `IA32_GS_BASE` MSR (`0xC000_0101`, Intel SDM Vol. 3A, "Segment Loading Instructions
 //! in IA-32e Mode"), and from then on `gs:[offset]` is a field of *this* CPU's area, as
 //! Linux's `this_cpu_read` is. The area's first word points to itself, so that a reference to
 //! the whole area costs one `mov` from `gs:0`.
