@@ -16,7 +16,7 @@ command -v qemu-system-x86_64 >/dev/null || {
     echo "qemu-kernel: FAIL: qemu-system-x86_64 not found (Debian: apt-get install qemu-system-x86)"
     exit 1
 }
-cargo build --release
+cargo build --release --locked
 kernel=target/x86_64-unknown-none/release/qemu-kernel
 log=target/serial.log
 

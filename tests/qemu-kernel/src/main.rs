@@ -132,6 +132,7 @@ fn cpu_main() -> Verdict {
     sync::irq_enable();
     let verdict = work::run_all(percpu::cpu_index(), cpus);
     apic::stop_tick();
+    platform::cpu_stop();
     verdict
 }
 

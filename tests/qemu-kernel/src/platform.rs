@@ -7,7 +7,7 @@
 //! | `relax` | `pause` | `pause` first, then `schedule()` or `cond_resched()` |
 //! | quiescent state | [`tick`], when the interrupted code had preemption enabled; the workloads between their sections | every context switch, the tick from user mode or idle |
 //! | `process_callbacks` | [`tick`], under the same condition | the RCU softirq or a kthread |
-//! | `online` / `offline` | each CPU comes online for [`QSBR`] before it reads | CPU hotplug, idle entry and exit |
+//! | `online` / `offline` | each CPU comes online for [`QSBR`] before its first workload and goes offline after its last | CPU hotplug, idle entry and exit |
 //!
 //! There is no heavy barrier (`HAS_HEAVY_BARRIER` is false): the counter flavor's readers
 //! pay their fence.
@@ -58,8 +58,8 @@ unsafe impl Platform for Kernel {
 pub static QSBR: Qsbr<Kernel, MAX_CPUS> = {
     // SAFETY:
     // 1. Each CPU calls `QSBR.online()` in `cpu_start` before any workload, and goes offline
-    //    only in the torture's idle periods, outside its sections, coming back online before
-    //    it reads again.
+    //    in the torture's idle periods, outside its sections, coming back online before it
+    //    reads again, and in `cpu_stop` after its last workload, reading nothing afterwards.
     // 2. Quiescent states are reported by `tick` only when the interrupted code had
     //    preemption enabled, which a QSBR read-side section never has (its guard keeps
     //    preemption disabled, and every reference read under it borrows from the guard);
@@ -75,6 +75,15 @@ pub static COUNTER: Counter<Kernel, MAX_CPUS> = Counter::new();
 /// What every CPU does for RCU before its first workload (Linux: `rcu_cpu_starting`).
 pub fn cpu_start() {
     QSBR.online();
+}
+
+/// What every CPU does for RCU after its last workload, before it halts with interrupts off
+/// (Linux: `rcu_report_dead`): a halted CPU reports nothing, so it must not hold QSBR grace
+/// periods up.
+pub fn cpu_stop() {
+    // SAFETY: called between workloads, outside every read-side section, and this CPU reads
+    // nothing afterwards.
+    unsafe { QSBR.offline() };
 }
 
 /// The periodic tick, run with interrupts off by the timer interrupt.
