@@ -25,6 +25,8 @@ const REG_TIMER_DIVIDE: usize = 0x3E0;
 
 /// The vector of the periodic timer (the tick).
 pub const TIMER_VECTOR: u8 = 0x20;
+/// The vector of the heavy-barrier IPI (see [`crate::barrier`]).
+pub const BARRIER_VECTOR: u8 = 0x40;
 /// The spurious-interrupt vector (its handler does nothing and sends no EOI).
 pub const SPURIOUS_VECTOR: u8 = 0xFF;
 
@@ -125,6 +127,16 @@ pub fn send_init(apic_id: u32) {
 /// mode 110b).
 pub fn send_startup(apic_id: u32, vector: u8) {
     send_ipi(apic_id, 0x0000_4600 | u32::from(vector));
+}
+
+/// Sends a fixed IPI with `vector` to every CPU but this one (destination shorthand 11b).
+/// Only the ICR's low half is written, in one store, so an interrupt handler on this CPU
+/// that sends an IPI of its own cannot mix its destination with ours.
+pub fn send_to_others(vector: u8) {
+    write(REG_ICR_LOW, (0b11 << 18) | (1 << 14) | u32::from(vector));
+    while read(REG_ICR_LOW) & (1 << 12) != 0 {
+        core::hint::spin_loop();
+    }
 }
 
 /// Writes the ICR (destination first: writing the low half sends) and waits until the APIC

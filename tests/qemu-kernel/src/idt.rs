@@ -1,8 +1,9 @@
 //! The interrupt descriptor table: every exception ends the run with a FAIL, the timer
-//! vector runs the tick, the spurious vector does nothing.
+//! vector runs the tick, the barrier vector serves heavy-barrier IPIs, the spurious vectors
+//! do nothing.
 //!
 //! The entry stubs are assembly: stable Rust has no interrupt calling convention. The tick's
-//! stub saves the caller-saved registers (the Rust function it calls saves the others) and
+//! and the barrier's stubs save the caller-saved registers (the Rust function it calls saves the others) and
 //! returns with `iretq`; the target has no SSE or x87 code (`x86_64-unknown-none` is
 //! soft-float) and no red zone, so nothing else needs saving and the handler can run on the
 //! interrupted stack. Gate layout: Intel SDM Vol. 3A, "Interrupt and Exception Handling",
@@ -10,7 +11,7 @@
 
 use core::cell::UnsafeCell;
 
-use crate::apic::{PIC_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR};
+use crate::apic::{BARRIER_VECTOR, PIC_VECTOR_BASE, SPURIOUS_VECTOR, TIMER_VECTOR};
 use crate::boot::KERNEL_CS;
 
 /// One 16-byte interrupt gate.
@@ -65,6 +66,7 @@ extern "C" {
     /// The first of 32 exception stubs, each 16 bytes long (see the assembly below).
     static exception_stubs: u8;
     fn timer_stub();
+    fn barrier_stub();
     fn spurious_stub();
 }
 
@@ -81,6 +83,7 @@ pub unsafe fn init() {
         *gate = Gate::interrupt(stubs + 16 * vector as u64);
     }
     gates[usize::from(TIMER_VECTOR)] = Gate::interrupt(timer_stub as *const () as u64);
+    gates[usize::from(BARRIER_VECTOR)] = Gate::interrupt(barrier_stub as *const () as u64);
     gates[usize::from(SPURIOUS_VECTOR)] = Gate::interrupt(spurious_stub as *const () as u64);
     // The masked legacy PICs' spurious IRQs 7 and 15.
     for irq in [7, 15] {
@@ -116,6 +119,11 @@ struct ExceptionFrame {
     rflags: u64,
     rsp: u64,
     ss: u64,
+}
+
+/// The barrier IPI's Rust half.
+extern "C" fn barrier_handler() {
+    crate::barrier::handle_ipi();
 }
 
 /// Every exception is a failure of the run: print what and where, and exit with FAIL.
@@ -180,8 +188,11 @@ exception_common:
     call {exception}
     ud2
 
-    .global timer_stub
-timer_stub:
+    # An interrupt stub that saves the caller-saved registers around a call to a Rust
+    # handler (which saves the others) and returns with iretq.
+    .macro interrupt_stub name, handler
+    .global \name
+\name:
     push %rax
     push %rcx
     push %rdx
@@ -192,7 +203,7 @@ timer_stub:
     push %r10
     push %r11
     cld
-    call {timer}
+    call \handler
     pop %r11
     pop %r10
     pop %r9
@@ -203,6 +214,10 @@ timer_stub:
     pop %rcx
     pop %rax
     iretq
+    .endm
+
+    interrupt_stub timer_stub, {timer}
+    interrupt_stub barrier_stub, {barrier}
 
     .global spurious_stub
 spurious_stub:
@@ -210,5 +225,6 @@ spurious_stub:
     "#,
     exception = sym exception_handler,
     timer = sym timer_handler,
+    barrier = sym barrier_handler,
     options(att_syntax)
 );

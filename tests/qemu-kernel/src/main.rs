@@ -32,6 +32,7 @@ extern crate alloc;
 
 mod acpi;
 mod apic;
+mod barrier;
 mod boot;
 mod exit;
 mod heap;

@@ -12,7 +12,7 @@
 //! atomics make those accesses defined without `unsafe`.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{compiler_fence, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{compiler_fence, AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::boot::STACK_SIZE;
 
@@ -38,6 +38,10 @@ pub struct PerCpu {
     pub tick_quiescent: AtomicU64,
     /// Callbacks the tick ran.
     pub tick_callbacks: AtomicU64,
+    /// Whether heavy-barrier requesters wait for this CPU (see [`crate::barrier`]).
+    pub barrier_member: AtomicBool,
+    /// The newest heavy-barrier request this CPU has served with a full fence.
+    pub barrier_served: AtomicU64,
 }
 
 // SAFETY: `self_ptr` is the area's own address, which never changes; every other field is
@@ -67,6 +71,8 @@ impl PerCpuSlot {
             ticks: AtomicU64::new(0),
             tick_quiescent: AtomicU64::new(0),
             tick_callbacks: AtomicU64::new(0),
+            barrier_member: AtomicBool::new(false),
+            barrier_served: AtomicU64::new(0),
         }))
     }
 }

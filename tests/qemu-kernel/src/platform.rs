@@ -9,8 +9,9 @@
 //! | `process_callbacks` | [`tick`], under the same condition | the RCU softirq or a kthread |
 //! | `online` / `offline` | each CPU comes online for [`QSBR`] before its first workload and goes offline after its last | CPU hotplug, idle entry and exit |
 //!
-//! There is no heavy barrier (`HAS_HEAVY_BARRIER` is false): the counter flavor's readers
-//! pay their fence.
+//! [`Kernel`] has no heavy barrier (`HAS_HEAVY_BARRIER` is false): the counter flavor's
+//! readers pay their fence. [`KernelIpi`] is the same platform with the IPI barrier of
+//! [`crate::barrier`], so that the readers of [`COUNTER_IPI`] run without a fence.
 
 use core::sync::atomic::Ordering;
 
@@ -52,6 +53,45 @@ unsafe impl Platform for Kernel {
     }
 }
 
+/// [`Kernel`] with a heavy barrier: an IPI to every other CPU, acknowledged after a full
+/// fence ([`crate::barrier`]).
+pub struct KernelIpi;
+
+// SAFETY:
+// 1. and 2. as for `Kernel`, whose functions these are.
+// 3. `barrier::request` returns only after every CPU that may run a reader (every CPU between
+//    `cpu_start`, which joins the barrier, and `cpu_stop`, which leaves it after its last
+//    reader) has executed `fence(SeqCst)` after the request began, from the IPI handler or
+//    from its own wait; the caller's CPU fences itself before and after.
+unsafe impl Platform for KernelIpi {
+    const MAX_CPUS: usize = MAX_CPUS;
+    const HAS_HEAVY_BARRIER: bool = true;
+
+    #[inline(always)]
+    fn cpu_id() -> usize {
+        Kernel::cpu_id()
+    }
+
+    #[inline(always)]
+    fn preempt_disable() {
+        Kernel::preempt_disable();
+    }
+
+    #[inline(always)]
+    fn preempt_enable() {
+        Kernel::preempt_enable();
+    }
+
+    #[inline]
+    fn relax(attempt: u32) {
+        Kernel::relax(attempt);
+    }
+
+    fn heavy_barrier() {
+        crate::barrier::request();
+    }
+}
+
 /// The kernel's QSBR domain (Linux's `rcu_sched`).
 ///
 /// Every CPU comes online for it before it runs a workload and stays online.
@@ -72,8 +112,13 @@ pub static QSBR: Qsbr<Kernel, MAX_CPUS> = {
 /// The kernel's counter-flavor domain (self-contained; the tick only runs its callbacks).
 pub static COUNTER: Counter<Kernel, MAX_CPUS> = Counter::new();
 
+/// A counter-flavor domain whose readers use no fence: its grace periods pay with the IPI
+/// barrier instead.
+pub static COUNTER_IPI: Counter<KernelIpi, MAX_CPUS> = Counter::new();
+
 /// What every CPU does for RCU before its first workload (Linux: `rcu_cpu_starting`).
 pub fn cpu_start() {
+    crate::barrier::join();
     QSBR.online();
 }
 
@@ -84,13 +129,14 @@ pub fn cpu_stop() {
     // SAFETY: called between workloads, outside every read-side section, and this CPU reads
     // nothing afterwards.
     unsafe { QSBR.offline() };
+    crate::barrier::leave();
 }
 
 /// The periodic tick, run with interrupts off by the timer interrupt.
 ///
 /// If the interrupted code had preemption enabled, it was outside every read-side section:
-/// the tick reports a QSBR quiescent state for this CPU and runs the ready callbacks of both
-/// domains, as Linux's scheduler tick does for `rcu_sched` and its RCU softirq does on the
+/// the tick reports a QSBR quiescent state for this CPU and runs the ready callbacks of every
+/// domain, as Linux's scheduler tick does for `rcu_sched` and its RCU softirq does on the
 /// way out of the interrupt. Otherwise it leaves both for a later tick. Then it hands the
 /// tick to the running workload's own hook, and acknowledges the interrupt.
 pub fn tick() {
@@ -104,7 +150,9 @@ pub fn tick() {
         // QSBR read-side section (see `QSBR`), and nothing it read in one is in use.
         unsafe { QSBR.quiescent_state() };
         cpu.tick_quiescent.fetch_add(1, Ordering::Relaxed);
-        let ran = QSBR.process_callbacks() + COUNTER.process_callbacks();
+        let ran = QSBR.process_callbacks()
+            + COUNTER.process_callbacks()
+            + COUNTER_IPI.process_callbacks();
         cpu.tick_callbacks.fetch_add(ran as u64, Ordering::Relaxed);
     }
 
@@ -112,8 +160,13 @@ pub fn tick() {
     crate::apic::eoi();
 }
 
-/// Prints every CPU's tick figures (CPU 0, after the workloads).
+/// Prints every CPU's tick figures and the heavy barrier's (CPU 0, after the workloads).
 pub fn report_ticks(cpus: usize) {
+    let (sent, by_ipi, while_waiting) = crate::barrier::counts();
+    crate::kprintln!(
+        "qemu-kernel: heavy barrier: {sent} requests, {by_ipi} barrier IPIs handled, \
+         {while_waiting} requests served by CPUs waiting for their own"
+    );
     for index in 0..cpus {
         let cpu = percpu::of(index);
         // Relaxed: statistics; the workloads' closing rendezvous ordered them.

@@ -104,6 +104,10 @@ pub fn run_all(cpu: usize, cpus: usize) -> Verdict {
             rcutorture::run::<rcutorture::CounterFlavor>(&ctx),
         ),
         (
+            "rcutorture counter+ipi",
+            rcutorture::run::<rcutorture::CounterIpiFlavor>(&ctx),
+        ),
+        (
             "rcutorture qsbr",
             rcutorture::run::<rcutorture::QsbrFlavor>(&ctx),
         ),

@@ -30,7 +30,7 @@ use rcu_core::{Counter, Platform, Qsbr, Rcu, RcuHead, RcuPtr, Retired};
 use super::spin;
 use super::Ctx;
 use crate::percpu::MAX_CPUS;
-use crate::platform::{Kernel, COUNTER, QSBR};
+use crate::platform::{Kernel, KernelIpi, COUNTER, COUNTER_IPI, QSBR};
 use crate::rng::Rng;
 
 /// Updates the writer makes per flavor.
@@ -88,6 +88,21 @@ impl Flavor for CounterFlavor {
     }
     fn shared() -> &'static Shared {
         &COUNTER_SHARED
+    }
+}
+
+/// The counter flavor with the IPI heavy barrier: fence-free readers.
+pub struct CounterIpiFlavor;
+static COUNTER_IPI_SHARED: Shared = Shared::new();
+
+impl Flavor for CounterIpiFlavor {
+    const NAME: &'static str = "rcutorture counter+ipi";
+    type Domain = Counter<KernelIpi, MAX_CPUS>;
+    fn domain() -> &'static Self::Domain {
+        &COUNTER_IPI
+    }
+    fn shared() -> &'static Shared {
+        &COUNTER_IPI_SHARED
     }
 }
 
