@@ -120,33 +120,39 @@ pub fn stop_tick() {
 /// Sends an INIT IPI (level assert) to `apic_id` (the SDM's "Interrupt Command Register (ICR)", delivery
 /// mode 101b).
 pub fn send_init(apic_id: u32) {
-    send_ipi(apic_id, 0x0000_4500);
+    send_ipi(Some(apic_id), 0x0000_4500);
 }
 
 /// Sends a start-up IPI with `vector` (the trampoline's page number) to `apic_id` (delivery
 /// mode 110b).
 pub fn send_startup(apic_id: u32, vector: u8) {
-    send_ipi(apic_id, 0x0000_4600 | u32::from(vector));
+    send_ipi(Some(apic_id), 0x0000_4600 | u32::from(vector));
 }
 
 /// Sends a fixed IPI with `vector` to every CPU but this one (destination shorthand 11b).
-/// Only the ICR's low half is written, in one store, so an interrupt handler on this CPU
-/// that sends an IPI of its own cannot mix its destination with ours.
 pub fn send_to_others(vector: u8) {
-    write(REG_ICR_LOW, (0b11 << 18) | (1 << 14) | u32::from(vector));
-    while read(REG_ICR_LOW) & (1 << 12) != 0 {
-        core::hint::spin_loop();
-    }
+    send_ipi(None, (0b11 << 18) | (1 << 14) | u32::from(vector));
 }
 
-/// Writes the ICR (destination first: writing the low half sends) and waits until the APIC
-/// has accepted the IPI (the delivery-status bit 12 clears).
-fn send_ipi(apic_id: u32, low: u32) {
-    write(REG_ICR_HIGH, apic_id << 24);
-    write(REG_ICR_LOW, low);
-    while read(REG_ICR_LOW) & (1 << 12) != 0 {
-        core::hint::spin_loop();
+/// Sends an IPI: waits until the ICR is idle, writes the destination (unless the low half
+/// uses a shorthand) and the low half, which sends, and waits until the APIC has accepted
+/// the IPI (the delivery-status bit 12 clears). Interrupts stay off throughout, so that an
+/// interrupt handler on this CPU that sends an IPI of its own cannot interleave its ICR
+/// writes with ours.
+fn send_ipi(apic_id: Option<u32>, low: u32) {
+    let irqs = crate::sync::irq_save();
+    let wait_idle = || {
+        while read(REG_ICR_LOW) & (1 << 12) != 0 {
+            core::hint::spin_loop();
+        }
+    };
+    wait_idle();
+    if let Some(apic_id) = apic_id {
+        write(REG_ICR_HIGH, apic_id << 24);
     }
+    write(REG_ICR_LOW, low);
+    wait_idle();
+    crate::sync::irq_restore(irqs);
 }
 
 /// Waits `us` microseconds (at most about 54,000) on PIT channel 2, polled through its
