@@ -1,4 +1,4 @@
-//! rcu-core's [`Platform`] for this kernel, the kernel's two RCU domains, and the tick.
+//! rcu-core's [`Platform`] for this kernel, the kernel's RCU domains, and the tick.
 //!
 //! | hook | here | in a kernel with a scheduler |
 //! |---|---|---|

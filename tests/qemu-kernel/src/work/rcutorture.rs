@@ -1,5 +1,6 @@
 //! The rcutorture pipeline (Linux kernel/rcu/rcutorture.c; the host version is
-//! `tests/tests/torture.rs`), on every CPU of the machine, for both flavors.
+//! `tests/tests/torture.rs`), on every CPU of the machine, for three domains: the counter
+//! flavor, the counter flavor with the IPI heavy barrier (fence-free readers), and QSBR.
 //!
 //! A writer (CPU 0) keeps replacing the element behind one [`RcuPtr`]. Each element has an
 //! *age*: 0 while published, 1 once unpublished, one more each time an API reports a grace
@@ -18,6 +19,10 @@
 //! QSBR readers report a quiescent state after every section, and sometimes go offline for
 //! a while (an extended quiescent state); the tick reports one whenever it interrupts code
 //! with preemption enabled.
+//!
+//! Left out from the host version: yielding inside a section (there is no scheduler; the
+//! long spins let ticks land in sections instead), the progress line and stall watchdog
+//! (`run.sh`'s time limit stands in), and the seeds from the environment.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
