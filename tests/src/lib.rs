@@ -1,6 +1,6 @@
 //! Shared pieces of the workspace's cross-crate tests and demo.
 //!
-//! - [`bench`]: the side-by-side comparison runner behind the `compare` binary: harness,
+//! - [`bench`](mod@bench): the side-by-side comparison runner behind the `compare` binary: harness,
 //!   groups, tables, JSON and the path-walk chart.
 //! - [`conformance`]: random trees and lookups for the differential test of pathwalk
 //!   against the Linux kernel's `openat2(2)`.

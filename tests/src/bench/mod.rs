@@ -5,11 +5,11 @@
 //!
 //! A *row* is one implementation at one setting and thread count (say, `crossbeam-epoch`,
 //! two threads). Running a row once is a *batch*: each of its threads is started on a
-//! [`Barrier`](std::sync::Barrier), reads [`Instant`](std::time::Instant) once, runs a
-//! fixed number of operations, and reads the clock again; nothing is timed per operation
-//! and no thread sleeps to synchronise. A batch reports the total thread time divided by
-//! the total number of operations: the cost of one operation as one thread sees it, which
-//! stays flat as threads are added when an operation scales perfectly. Results pass through
+//! [`Barrier`], reads [`Instant`] once, runs a fixed number of operations, and reads the
+//! clock again; nothing is timed per operation and no thread sleeps to synchronise. A
+//! batch reports the total thread time divided by the total number of operations: the cost
+//! of one operation as one thread sees it, which stays flat as threads are added when an
+//! operation scales perfectly. Results pass through
 //! [`std::hint::black_box`] so that the work is not optimised away.
 //!
 //! Before the first round every row is calibrated: its batch size is grown until a batch
