@@ -1168,7 +1168,25 @@ impl<'n, 'a, 's, N: Namespace> Nd<'n, 'a, 's, N> {
     /// Crosses every mount stacked on `loc` (Linux: `handle_mounts`). Under RCU the mount
     /// table must still be at `m_seq` afterwards; in ref mode each crossing takes its
     /// references under a short read-side section and retries if the table moved.
-    fn traverse_mounts(&mut self, mut loc: Loc<N>, mut seq: Seq) -> Result<(Loc<N>, Seq), Fail> {
+    #[inline]
+    fn traverse_mounts(&mut self, loc: Loc<N>, seq: Seq) -> Result<(Loc<N>, Seq), Fail> {
+        // Nearly every step lands on a dentry with nothing mounted on it: answer that case
+        // here, where the caller inlines it, and leave the crossing to `cross_mounts`.
+        if self.rcu() {
+            let location = self.location(loc);
+            if self
+                .ns
+                .lookup_mnt(self.guard(), location.mount, location.dentry)
+                .is_none()
+            {
+                return Ok((loc, seq));
+            }
+        }
+        self.cross_mounts(loc, seq)
+    }
+
+    /// The body of [`traverse_mounts`](Self::traverse_mounts): crosses the mounts on `loc`.
+    fn cross_mounts(&mut self, mut loc: Loc<N>, mut seq: Seq) -> Result<(Loc<N>, Seq), Fail> {
         if self.rcu() {
             let mut crossed = false;
             while let Some(mounted) = {

@@ -74,6 +74,7 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
 
     /// Linux's `__d_lookup_rcu`, with a negative answer on a miss that no rename can have
     /// caused; see the [module documentation](super#lookups-under-rcu).
+    #[inline]
     fn lookup_rcu<'g>(
         &'g self,
         guard: &'g ReadGuard<'_, R>,
@@ -216,11 +217,7 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
         if dentry.mounted.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        self.m_bucket(mount, dentry).iter(guard).find(|child| {
-            // Relaxed: only compared; validated with `mount_lock`.
-            ptr::eq(child.parent.load(Ordering::Relaxed), mount)
-                && ptr::eq(child.mountpoint.load(Ordering::Relaxed), dentry)
-        })
+        self.find_mount(guard, mount, dentry)
     }
 
     fn mnt_parent<'g>(
@@ -395,6 +392,21 @@ impl<R: Rcu + 'static> Dcache<R> {
         let guard = self.rcu.read_lock();
         let inode = self.inode_rcu(&guard, at.dentry).ok_or(Errno::ENOENT)?;
         Ok(inode.stat(at.mount.id))
+    }
+
+    /// The mount attached at (`mount`, `dentry`), found in the mount hash (the part of
+    /// `lookup_mnt` that runs only for a dentry that something is mounted on).
+    fn find_mount<'g>(
+        &'g self,
+        guard: &'g ReadGuard<'_, R>,
+        mount: &'g Mount,
+        dentry: &'g Dentry,
+    ) -> Option<&'g Mount> {
+        self.m_bucket(mount, dentry).iter(guard).find(|child| {
+            // Relaxed: only compared; validated with `mount_lock`.
+            ptr::eq(child.parent.load(Ordering::Relaxed), mount)
+                && ptr::eq(child.mountpoint.load(Ordering::Relaxed), dentry)
+        })
     }
 
     /// Search permission on `dir` for `cred`, read from a consistent attribute snapshot.
