@@ -112,6 +112,12 @@ impl<T> Walked<T> {
 /// from (a working directory or a directory file descriptor). Both must be kept referenced
 /// by the caller for the lifetime `'a`. Under [`LookupFlags::BENEATH`] and
 /// [`LookupFlags::IN_ROOT`] the root is `start` itself.
+///
+/// A lookup follows at most 40 links ([`MAX_SYMLINKS`]) in each pass, and a pass walked
+/// again in ref mode starts with the whole budget. NOTE(linux): Linux counts the links of
+/// all passes of one lookup together (`total_link_count` is set once, in `set_nameidata`),
+/// so a lookup through a long chain of links can fail with `ELOOP` there only because its
+/// RCU pass had to be walked again, which depends on timing; here the answer does not.
 pub struct Lookup<'n, 'a, N: Namespace> {
     ns: &'n N,
     cred: &'a N::Cred,
@@ -731,7 +737,7 @@ struct Nd<'n, 'a, 's, N: Namespace> {
     depth: usize,
     /// Whether the starting location has been set.
     started: bool,
-    /// Links followed so far in this pass.
+    /// Links followed so far in this pass (each pass has the whole budget: see [`Lookup`]).
     total_links: usize,
     /// Whether this pass left RCU mode in the middle of the walk.
     unlazied: bool,
