@@ -30,14 +30,12 @@
 //! - Paths with a NUL byte: the kernel would see a shorter C string. Never generated.
 //! - Jump ("magic") links such as `/proc/self/root`: the namespace models them with
 //!   `jump_link`, but a real one cannot be created in the tree. Never generated.
-//! - Kernel answers caused by the rest of the machine: Linux's `mount_lock` and
-//!   `rename_lock` are global, so a mount or rename anywhere can make a scoped `..` fail
-//!   with `EAGAIN`, or force a walk to restart, and Linux counts the links of an RCU pass
-//!   and of its ref-walk restart together, so a long link chain can then fail with `ELOOP`.
-//!   pathwalk gives each pass the whole budget (see [`pathwalk::Lookup`]), and the
-//!   reference namespace does not change under the test. The runner asks the kernel again
-//!   when it answers an `ELOOP` or `EAGAIN` that pathwalk does not, compares the answer of
-//!   the retry, and counts such cases in its summary.
+//! - A kernel `ELOOP` caused by a restarted walk: Linux counts the links of a lookup's RCU
+//!   pass and of its ref-walk restart together, and a restart can come from any mount on
+//!   the machine (`mount_lock` is global), so a long link chain may fail only sometimes.
+//!   pathwalk gives each pass the whole budget (see [`pathwalk::Lookup`]). The runner asks
+//!   the kernel again when it answers an `ELOOP` that pathwalk does not, compares the
+//!   answer of the retry, and counts such cases in its summary.
 //!
 //! # Mounts
 //!

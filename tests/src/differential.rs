@@ -34,9 +34,9 @@ static RCU: Counter<Hosted, 64> = Counter::new();
 
 /// Lookups generated per seed.
 pub const CASES_PER_SEED: usize = 2_500;
-/// How often a transient kernel answer that pathwalk does not give is asked again (see
-/// [`settle_transient`]).
-const TRANSIENT_RETRIES: usize = 5;
+/// How often a kernel `ELOOP` that pathwalk does not give is asked again (see
+/// [`settle_eloop`]).
+const ELOOP_RETRIES: usize = 5;
 /// Disagreements reduced to a minimal tree per run (reduction rebuilds trees many times).
 const MAX_REDUCED: usize = 4;
 
@@ -148,35 +148,27 @@ fn kernel_answer(real: &RealTree, case: &Case) -> Answer {
     real.answer_from(&case.start, &case.path, case.flags)
 }
 
-/// The kernel's answer to `case`, asked again when it is a transient answer (`ELOOP` or
-/// `EAGAIN`) that pathwalk does not give: `(answer, true)` if a retry answered otherwise.
+/// The kernel's answer to `case`, asked again when it is an `ELOOP` that pathwalk does not
+/// give: `(answer, true)` if a retry answered otherwise.
 ///
-/// Both depend on what the rest of the machine does while the lookup runs, because Linux's
-/// `mount_lock` and `rename_lock` are global: a mount or a rename anywhere (the mount-tree
-/// run of this very test makes many mounts, and cargo renames files) moves them.
-///
-/// - `EAGAIN`: a scoped lookup (`BENEATH`, `IN_ROOT`) fails so when either moved during
-///   a `..`, which is the answer's documented meaning (try again).
-/// - `ELOOP`: Linux counts the links a lookup follows across its passes
-///   (`total_link_count` is set once per lookup, in `set_nameidata`, not per pass in
-///   `path_init`). An RCU pass fails at its end whenever `mount_lock` moved, so a lookup
-///   through a long link chain that had to start again in ref mode may run out of its 40
-///   links. pathwalk gives each pass the whole budget; `pathwalk::Lookup` documents that
-///   divergence.
-///
-/// The reference namespace of the test changes nothing while it is walked, so pathwalk
-/// gives neither. A transient answer the kernel repeats stands and is compared as usual.
-fn settle_transient(
+/// Linux counts the links a lookup follows across its passes (`total_link_count` is set
+/// once per lookup, in `set_nameidata`, not per pass in `path_init`), so a lookup that
+/// followed links under RCU and then had to start again in ref mode may run out of its 40
+/// links. An RCU pass fails at its end whenever `mount_lock` moved since it started, and
+/// `mount_lock` is global: a mount anywhere on the machine (the mount-tree run of this very
+/// test makes many) can turn a long link chain into a spurious `ELOOP`. pathwalk gives each
+/// pass the whole budget; `pathwalk::Lookup` documents that divergence. An `ELOOP` the
+/// kernel repeats stands and is compared as usual.
+fn settle_eloop(
     real: &RealTree,
     case: &Case,
     kernel: Answer,
     pathwalk: &[Answer; 4],
 ) -> (Answer, bool) {
-    let transient = matches!(kernel, Err(libc::ELOOP | libc::EAGAIN));
-    if !transient || agree(&kernel, pathwalk) {
+    if kernel != Err(libc::ELOOP) || agree(&kernel, pathwalk) {
         return (kernel, false);
     }
-    for _ in 0..TRANSIENT_RETRIES {
+    for _ in 0..ELOOP_RETRIES {
         let again = if case.user {
             user_answers(real, &[(0, case)])
                 .ok()
@@ -339,10 +331,10 @@ pub struct Totals {
     pub disagreements: Vec<Disagreement>,
     /// How often the kernel gave each answer kind (`Ok` or the errno name).
     pub answers: BTreeMap<String, usize>,
-    /// Kernel `ELOOP`s and `EAGAIN`s that a retry did not repeat (caused by mounts and
-    /// renames elsewhere on the machine: see the [module documentation](crate::conformance));
-    /// the retry's answer was compared.
-    pub transient: usize,
+    /// Kernel `ELOOP`s that a retry did not repeat (links counted across an RCU pass and
+    /// its ref-walk restart: see the [module documentation](crate::conformance)); the
+    /// retry's answer was compared.
+    pub eloop_retried: usize,
     /// Why permission cases were skipped, if they were.
     pub skipped: Option<String>,
     /// The `REDUCED` reports of the first disagreements.
@@ -354,8 +346,8 @@ impl Totals {
     pub fn summary(&self, what: &str) -> String {
         format!(
             "conformance ({what}): {} seeds, {} cases ({} as uid {USER}), {} mounts, {} \
-             agreed, {} disagreed\nkernel answers: {:?}; kernel ELOOPs and EAGAINs not \
-             repeated when asked again: {}",
+             agreed, {} disagreed\nkernel answers: {:?}; kernel ELOOPs not repeated when \
+             asked again: {}",
             self.seeds,
             self.cases,
             self.user_cases,
@@ -363,7 +355,7 @@ impl Totals {
             self.agreed,
             self.disagreements.len(),
             self.answers,
-            self.transient,
+            self.eloop_retried,
         )
     }
 
@@ -442,8 +434,8 @@ fn run_seed(seed: u64, mounts: bool, totals: &mut Totals) {
         totals.cases += 1;
         totals.user_cases += usize::from(case.user);
         let pathwalk = mirror.answers_from(&cred_of(case), &case.start, &case.path, case.flags);
-        let (kernel, retried) = settle_transient(&real, case, kernel, &pathwalk);
-        totals.transient += usize::from(retried);
+        let (kernel, retried) = settle_eloop(&real, case, kernel, &pathwalk);
+        totals.eloop_retried += usize::from(retried);
         let kind = match &kernel {
             Ok(_) => "Ok".to_string(),
             Err(code) => errno_name(*code),
