@@ -158,7 +158,9 @@ fn kernel_answer(real: &RealTree, case: &Case) -> Answer {
 /// `mount_lock` is global: a mount anywhere on the machine (the mount-tree run of this very
 /// test makes many) can turn a long link chain into a spurious `ELOOP`. pathwalk gives each
 /// pass the whole budget; `pathwalk::Lookup` documents that divergence. An `ELOOP` the
-/// kernel repeats stands and is compared as usual.
+/// kernel repeats stands and is compared as usual. (The other answer that mounts and
+/// renames elsewhere cause, a scoped lookup's `EAGAIN`, is repeated by `kernel_lookup`
+/// itself, for every caller.)
 fn settle_eloop(
     real: &RealTree,
     case: &Case,
