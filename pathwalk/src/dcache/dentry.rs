@@ -226,20 +226,69 @@ impl Name {
     }
 }
 
-/// The hash of (parent, name) that places a dentry on a chain: FNV-1a over the name, seeded
-/// with the parent's address (only the address: no pointer is rebuilt from it), then the
-/// 64-bit finaliser of MurmurHash3, so that the low bits (the bucket index) depend on every
-/// input bit.
+/// The hash of (parent, name) that places a dentry on a chain: [`name_hash`] of the name,
+/// combined with the parent's address (only the address: no pointer is rebuilt from it).
+///
+/// The name's half does not depend on the parent, so a walk can compute it while it is
+/// still loading the parent; what depends on the parent is one multiplication and a fold,
+/// which keeps the hash short on the chain of loads from one step of a walk to the next.
 #[inline]
 pub(super) fn d_hash(parent: *const Dentry, name: &[u8]) -> u64 {
-    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = FNV_OFFSET ^ (parent as usize as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for &byte in name {
-        h ^= u64::from(byte);
-        h = h.wrapping_mul(FNV_PRIME);
+    let h = (name_hash(name) ^ parent as usize as u64).wrapping_mul(GOLDEN);
+    // The bucket index takes the low bits, which a product takes from the low bits of its
+    // factors only: fold the high half (which depends on every input bit) into them.
+    h ^ (h >> 32)
+}
+
+/// 2^64 divided by the golden ratio, rounded to odd: the multiplier of Fibonacci hashing
+/// (Knuth, TAOCP vol. 3, 6.4).
+const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// A hash of a name, eight bytes at a time (Linux's `hash_name` also reads names a word at a
+/// time): each full word is mixed in with a multiplication and a rotation, the tail as one
+/// zero-extended word, and the length seeds it so that trailing zero bytes count.
+#[inline]
+pub(super) fn name_hash(name: &[u8]) -> u64 {
+    let mut h = name.len() as u64;
+    let mut words = name.chunks_exact(8);
+    for word in &mut words {
+        h = (h ^ load_word(word)).wrapping_mul(GOLDEN).rotate_left(29);
     }
-    mix64(h)
+    mix64(h ^ load_tail(words.remainder()))
+}
+
+/// Eight bytes as a little-endian word.
+#[inline(always)]
+fn load_word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().expect("a word is eight bytes"))
+}
+
+/// Up to seven bytes as a little-endian word, zero-extended (a byte loop rather than a
+/// copy of variable length, which compiles to a `memcpy` call).
+#[inline(always)]
+fn load_tail(bytes: &[u8]) -> u64 {
+    debug_assert!(bytes.len() < 8);
+    let mut word = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        word |= u64::from(byte) << (8 * i);
+    }
+    word
+}
+
+/// Whether two names are equal: a length check, then the bytes compared a word at a time
+/// in line (names are short, and a call to `memcmp` costs more than comparing them).
+#[inline]
+pub(super) fn names_equal(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a_words, mut b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut a_words).zip(&mut b_words) {
+        if load_word(x) != load_word(y) {
+            return false;
+        }
+    }
+    load_tail(a_words.remainder()) == load_tail(b_words.remainder())
 }
 
 /// MurmurHash3's 64-bit finaliser.
@@ -316,6 +365,34 @@ mod tests {
         assert_ne!(d_hash(a, b"x"), d_hash(b, b"x"));
         assert_ne!(d_hash(a, b"x"), d_hash(a, b"y"));
         assert_eq!(d_hash(a, b"x"), d_hash(a, b"x"));
+        // Names that differ only past a word, or by trailing zero bytes.
+        assert_ne!(name_hash(b"abcdefgh1"), name_hash(b"abcdefgh2"));
+        assert_ne!(name_hash(b"a"), name_hash(b"a\0"));
+    }
+
+    /// The word-at-a-time comparison agrees with slice equality on every length and on a
+    /// difference at every position.
+    #[test]
+    fn names_equal_compares_every_byte() {
+        let base: [u8; 20] = core::array::from_fn(|i| b'a' + i as u8);
+        for len in 0..=base.len() {
+            let name = &base[..len];
+            assert!(names_equal(name, name));
+            if len > 0 {
+                assert!(
+                    !names_equal(name, &base[..len - 1]),
+                    "a prefix is not equal"
+                );
+            }
+            for at in 0..len {
+                let mut other = base;
+                other[at] ^= 0x20;
+                assert!(
+                    !names_equal(name, &other[..len]),
+                    "len {len}, differs at {at}"
+                );
+            }
+        }
     }
 
     /// Lookup names: length limit first, then the names the engine never passes.

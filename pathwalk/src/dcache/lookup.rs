@@ -7,7 +7,9 @@ use core::sync::atomic::Ordering;
 use rcu_core::{Rcu, ReadGuard};
 use seqlock::SeqCount;
 
-use super::dentry::{check_lookup_name, Dentry, NAME_MAX, NEEDS_REVALIDATE, STALE, UNCACHED};
+use super::dentry::{
+    check_lookup_name, names_equal, Dentry, NAME_MAX, NEEDS_REVALIDATE, STALE, UNCACHED,
+};
 use super::inode::{protected_symlink_allows, Cred, Link, Stat};
 use super::mount::Mount;
 use super::reclaim::{get_not_dead, put_ref, Victim};
@@ -110,7 +112,7 @@ unsafe impl<R: Rcu + 'static> Namespace for Dcache<R> {
             // Relaxed: validated with `seq`.
             if !ptr::eq(dentry.parent.load(Ordering::Relaxed), parent)
                 || !dentry.hashed.load(Ordering::Relaxed)
-                || self.name_rcu(guard, dentry) != name
+                || !names_equal(self.name_rcu(guard, dentry), name)
             {
                 continue;
             }
