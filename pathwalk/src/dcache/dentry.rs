@@ -246,7 +246,8 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// A hash of a name, eight bytes at a time (Linux's `hash_name` also reads names a word at a
 /// time): each full word is mixed in with a multiplication and a rotation, the tail as one
-/// zero-extended word, and the length seeds it so that trailing zero bytes count.
+/// word ([`load_tail`]), and the length seeds it, which also tells apart tails that load
+/// alike.
 #[inline]
 pub(super) fn name_hash(name: &[u8]) -> u64 {
     let mut h = name.len() as u64;
@@ -263,16 +264,24 @@ fn load_word(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes.try_into().expect("a word is eight bytes"))
 }
 
-/// Up to seven bytes as a little-endian word, zero-extended (a byte loop rather than a
-/// copy of variable length, which compiles to a `memcpy` call).
+/// Up to seven bytes as one word that, for a given length, differs whenever the bytes do:
+/// two overlapping loads cover them (bytes 0..4 and n-4..n for 4 to 7 bytes, 0..2 and n-2..n
+/// for 2 or 3), so that a short tail costs a few loads rather than a loop over its bytes.
 #[inline(always)]
 fn load_tail(bytes: &[u8]) -> u64 {
     debug_assert!(bytes.len() < 8);
-    let mut word = 0;
-    for (i, &byte) in bytes.iter().enumerate() {
-        word |= u64::from(byte) << (8 * i);
+    let n = bytes.len();
+    if n >= 4 {
+        let low = u32::from_le_bytes(bytes[..4].try_into().expect("four bytes"));
+        let high = u32::from_le_bytes(bytes[n - 4..].try_into().expect("four bytes"));
+        u64::from(low) | u64::from(high) << 32
+    } else if n >= 2 {
+        let low = u16::from_le_bytes(bytes[..2].try_into().expect("two bytes"));
+        let high = u16::from_le_bytes(bytes[n - 2..].try_into().expect("two bytes"));
+        u64::from(low) | u64::from(high) << 16
+    } else {
+        bytes.first().map_or(0, |&byte| u64::from(byte))
     }
-    word
 }
 
 /// Whether two names are equal: a length check, then the bytes compared a word at a time
