@@ -69,8 +69,25 @@ pub const WALKERS: [&str; 5] = [
     "fstatat(2)",
 ];
 
-/// The directories on the path to `f{file}` at depth `depth`, and the path itself.
-fn path_of(depth: u32, file: usize) -> String {
+/// The entries of the measured tree, in creation order, as (path, whether a directory): the
+/// chain `/d0/.../d{deepest-2}` with files `f0` .. `f{files-1}` in the root and in every
+/// directory of the chain.
+pub fn chain_entries(deepest: u32, files: usize) -> Vec<(String, bool)> {
+    let mut entries = Vec::new();
+    let mut dir = String::new();
+    for d in 0..deepest {
+        entries.extend((0..files).map(|f| (format!("{dir}/f{f}"), false)));
+        if d + 1 < deepest {
+            dir.push_str(&format!("/d{d}"));
+            entries.push((dir.clone(), true));
+        }
+    }
+    entries
+}
+
+/// The path of depth `depth` (that many components) to file `f{file}` of the tree of
+/// [`chain_entries`].
+pub fn path_of(depth: u32, file: usize) -> String {
     let mut path = String::new();
     for d in 0..depth - 1 {
         path.push_str(&format!("/d{d}"));
@@ -87,19 +104,15 @@ pub fn lookups(settings: &Settings) -> Vec<Figures> {
     let tree = Tree::new(&WALK_RCU);
     let locked = LockTree::new();
     let disk = DiskTree::create().expect("cannot create the temporary directory tree");
-    let mut dir = String::new();
-    for d in 0..deepest {
-        for f in 0..files {
-            let file = format!("{dir}/f{f}");
-            tree.touch(&file, 0o644);
-            locked.touch(&file, 0o644);
-            disk.touch(&file);
-        }
-        if d + 1 < deepest {
-            dir.push_str(&format!("/d{d}"));
-            tree.mkdir(&dir, 0o755);
-            locked.mkdir(&dir, 0o755);
-            disk.mkdir(&dir);
+    for (path, directory) in chain_entries(deepest, files) {
+        if directory {
+            tree.mkdir(&path, 0o755);
+            locked.mkdir(&path, 0o755);
+            disk.mkdir(&path);
+        } else {
+            tree.touch(&path, 0o644);
+            locked.touch(&path, 0o644);
+            disk.touch(&path);
         }
     }
     let prefix = disk.prefix_components();
