@@ -998,12 +998,17 @@ impl<'n, 'a, 's, N: Namespace> Nd<'n, 'a, 's, N> {
         }
     }
 
-    /// The common step of RCU-walk in one piece (Linux keeps `lookup_fast` and the
-    /// `!d_managed` test of `step_into` in line for the same reason): a cached, searchable
-    /// directory, a child found and revalidated without blocking, nothing mounted on it and
-    /// not a link. Returns whether it made the step; when it did not, it changed nothing, and
-    /// the general step (`require_directory`, `may_exec`, `walk_component`) starts over,
-    /// reporting errors, crossing mounts and following links.
+    /// The common step of RCU-walk in one piece, inlined into the walk's loop: a cached,
+    /// searchable directory, a child found and revalidated without blocking, nothing mounted
+    /// on it and not a link (in Linux, `lookup_fast` followed by the case of `step_into` where
+    /// the dentry is neither managed nor a symlink). Returns whether it made the step; when
+    /// it did not, it changed nothing, and the general step (`require_directory`,
+    /// `may_exec`, `walk_component`) starts over, reporting errors, crossing mounts and
+    /// following links.
+    ///
+    /// Measured with callgrind, this took a step from 398 to 273 instructions: the general
+    /// step passes each intermediate result through a `Result` and a held-reference record
+    /// that RCU mode does not need.
     #[inline(always)]
     fn step_rcu_fast(&mut self, name: &[u8]) -> bool {
         let Some(guard) = &self.guard else {
