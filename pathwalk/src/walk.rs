@@ -921,17 +921,8 @@ impl<'n, 'a, 's, N: Namespace> Nd<'n, 'a, 's, N> {
             if last.slash {
                 self.flags |= LookupFlags::FOLLOW | LookupFlags::DIRECTORY;
             }
-            if let Step::Name(name) = last.component {
-                // SAFETY: as in `walk_to_last`: the name lies in the caller's path or in the
-                // body of a link still on the stack.
-                if self.step_rcu_fast(unsafe { &*name }) {
-                    break;
-                }
-            }
-            self.require_directory()?;
-            self.may_exec()?;
             let follow = self.flags.contains(LookupFlags::FOLLOW);
-            if !self.walk_component(last.component, follow, true)? {
+            if !self.step(last.component, follow, true)? {
                 break;
             }
             // A final link was pushed: walk its body.
@@ -986,16 +977,25 @@ impl<'n, 'a, 's, N: Namespace> Nd<'n, 'a, 's, N> {
                 }));
             }
 
-            if let Step::Name(name) = component {
-                // SAFETY: as for `rest` above.
-                if self.step_rcu_fast(unsafe { &*name }) {
-                    continue;
-                }
-            }
-            self.require_directory()?;
-            self.may_exec()?;
-            self.walk_component(component, true, false)?;
+            self.step(component, true, false)?;
         }
+    }
+
+    /// Takes one step from the current directory: checks that it is a searchable directory
+    /// and handles `component` in it (Linux: `may_lookup`, then `walk_component`). Returns
+    /// whether a link was pushed, as [`walk_component`](Self::walk_component) does.
+    #[inline(always)]
+    fn step(&mut self, component: Step, follow: bool, last: bool) -> Result<bool, Fail> {
+        if let Step::Name(name) = component {
+            // SAFETY: the name lies in the caller's path or in the body of a link still on
+            // the stack (see `walk_to_last`).
+            if self.step_rcu_fast(unsafe { &*name }) {
+                return Ok(false);
+            }
+        }
+        self.require_directory()?;
+        self.may_exec()?;
+        self.walk_component(component, follow, last)
     }
 
     /// The common step of RCU-walk in one piece, inlined into the walk's loop: a cached,
@@ -1230,25 +1230,7 @@ impl<'n, 'a, 's, N: Namespace> Nd<'n, 'a, 's, N> {
     /// Crosses every mount stacked on `loc` (Linux: `handle_mounts`). Under RCU the mount
     /// table must still be at `m_seq` afterwards; in ref mode each crossing takes its
     /// references under a short read-side section and retries if the table moved.
-    #[inline]
-    fn traverse_mounts(&mut self, loc: Loc<N>, seq: Seq) -> Result<(Loc<N>, Seq), Fail> {
-        // Nearly every step lands on a dentry with nothing mounted on it: answer that case
-        // here, where the caller inlines it, and leave the crossing to `cross_mounts`.
-        if self.rcu() {
-            let location = self.location(loc);
-            if self
-                .ns
-                .lookup_mnt(self.guard(), location.mount, location.dentry)
-                .is_none()
-            {
-                return Ok((loc, seq));
-            }
-        }
-        self.cross_mounts(loc, seq)
-    }
-
-    /// The body of [`traverse_mounts`](Self::traverse_mounts): crosses the mounts on `loc`.
-    fn cross_mounts(&mut self, mut loc: Loc<N>, mut seq: Seq) -> Result<(Loc<N>, Seq), Fail> {
+    fn traverse_mounts(&mut self, mut loc: Loc<N>, mut seq: Seq) -> Result<(Loc<N>, Seq), Fail> {
         if self.rcu() {
             let mut crossed = false;
             while let Some(mounted) = {
