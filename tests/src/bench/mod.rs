@@ -176,7 +176,7 @@ pub struct Figures {
     pub components: Option<u32>,
     /// See [`Row::depth`].
     pub depth: Option<u32>,
-    /// Operations per thread in each batch.
+    /// Operations per thread in the last batch (see [`measure`]).
     pub ops: u64,
     /// Median nanoseconds per operation over the batches.
     pub median: f64,
@@ -194,18 +194,30 @@ pub struct Figures {
 /// Calibrates every row, runs the rows round-robin `settings.reps` times and returns their
 /// figures in the order given.
 ///
+/// A batch that took more than twice the target shrinks the row's later batches back to it.
+/// Calibration scales by the faster of two runs, and a row with a writer can be fast in both
+/// (the writer not yet scheduled) and then hundreds of times slower per operation: without
+/// this, such rows alone could take the full run past its time budget.
+///
 /// # Panics
 ///
 /// If a row's batch panics (a failed check inside it).
 pub fn measure(settings: &Settings, group: &str, mut rows: Vec<Row<'_>>) -> Vec<Figures> {
-    let ops: Vec<u64> = rows
+    let mut ops: Vec<u64> = rows
         .iter_mut()
         .map(|row| calibrate(&mut row.run, settings.batch, row.max_ops))
         .collect();
     let mut samples: Vec<Vec<Sample>> = rows.iter().map(|_| Vec::new()).collect();
+    let target = settings.batch.as_nanos() as f64;
     for _ in 0..settings.reps {
         for (i, row) in rows.iter_mut().enumerate() {
-            samples[i].push((row.run)(ops[i]));
+            let sample = (row.run)(ops[i]);
+            let spent = sample.ns_per_op * ops[i] as f64;
+            if spent > 2.0 * target {
+                let scaled = (ops[i] as f64 * target / spent).ceil() as u64;
+                ops[i] = scaled.max(MIN_OPS.min(row.max_ops));
+            }
+            samples[i].push(sample);
         }
     }
     let mut figures: Vec<Figures> = rows
@@ -395,4 +407,42 @@ where
         }
         began.elapsed()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row that is cheap while it is calibrated and a thousand times dearer afterwards (a
+    /// writer that was not yet scheduled) must not keep batches a thousand times the target:
+    /// after the first slow batch, every batch is back near the target.
+    #[test]
+    fn a_row_that_slows_down_after_calibration_gets_smaller_batches() {
+        let settings = Settings::new(true, 1);
+        let target = settings.batch.as_nanos() as f64;
+        let (mut last_ops, mut slow) = (0, false);
+        let spent = std::cell::RefCell::new(Vec::new());
+        let row = Row::new("set", "row", 1, true, |ops| {
+            // Calibration ends by running one batch size twice; the batches after it are slow.
+            let ns_per_op = if slow { 1000.0 } else { 1.0 };
+            slow |= ops == last_ops;
+            last_ops = ops;
+            spent.borrow_mut().push(ns_per_op * ops as f64);
+            Sample::time(ns_per_op)
+        });
+        let figures = measure(&settings, "test", vec![row]);
+        let spent = spent.into_inner();
+        let reps = &spent[spent.len() - settings.reps..];
+        assert!(
+            reps[0] > 100.0 * target,
+            "the first batch after calibration should be the slow one: {reps:?}"
+        );
+        for batch in &reps[1..] {
+            assert!(
+                *batch <= 2.0 * target,
+                "batch of {batch} ns against a target of {target} ns: {reps:?}"
+            );
+        }
+        assert_eq!(figures[0].median, 1000.0);
+    }
 }
