@@ -2,7 +2,9 @@
 //! `[u64; 32]`), without and with a concurrent writer.
 //!
 //! One operation is one consistent copy of the payload: [`seqlock::SeqLock::read`] (ours:
-//! the payload is copied as relaxed atomic words), the `seqlock` crate's `read` (a
+//! the payload is copied as relaxed atomic words) and [`seqlock::SeqLock::read_or_lock`]
+//! (one optimistic attempt, then the writer lock: what a reader uses when writers are
+//! frequent), the `seqlock` crate's `read` (a
 //! `read_volatile` of the whole payload between the two count loads), crossbeam's
 //! `AtomicCell::load` (a lock-free atomic for 8 bytes; above 16 bytes its fallback: a global
 //! table of striped sequence locks, read optimistically), and a read lock plus copy of
@@ -100,6 +102,18 @@ fn sized<const W: usize>(settings: &Settings) -> Vec<Figures> {
                 move |ops| {
                     Sample::time(timed_loop(threads, ops, &bg, |_| {
                         black_box(ours.read());
+                    }))
+                },
+            ));
+            let bg = only_if(writer, &write_ours);
+            rows.push(Row::new(
+                &set,
+                "seqlock-core read_or_lock (ours)",
+                threads,
+                true,
+                move |ops| {
+                    Sample::time(timed_loop(threads, ops, &bg, |_| {
+                        ours.read_or_lock(|value| black_box(*value));
                     }))
                 },
             ));
