@@ -180,6 +180,12 @@ pub(super) struct Inode {
     pub(super) kind: Kind,
     /// The attributes.
     pub(super) attr: SeqLock<Attr>,
+    /// Whether the mode has all three execute bits, so that every credential may search the
+    /// inode and [`may_exec`](Self::may_exec) need not read the attributes. Linux's path
+    /// lookup checks the same first (`lookup_inode_permission_may_exec`, 2025). Changed with
+    /// the mode, inside the same `rename_lock` write section
+    /// ([`Dcache::set_attr`](super::Dcache::set_attr)).
+    pub(super) search_all: AtomicBool,
     /// Whether `getattr` may run under RCU (false models a filesystem whose getattr has side
     /// effects or must block).
     pub(super) rcu_getattr: AtomicBool,
@@ -220,6 +226,7 @@ impl Inode {
             ino,
             kind,
             attr: SeqLock::new(attr),
+            search_all: AtomicBool::new(searchable_by_all(attr.mode)),
             rcu_getattr: AtomicBool::new(true),
             link,
             positive_children: AtomicU32::new(0),
@@ -228,6 +235,14 @@ impl Inode {
             rcu: RcuHead::new(),
         });
         NonNull::from(Box::leak(inode))
+    }
+
+    /// Whether `cred` may search this inode ([`Attr::may_exec`]).
+    #[inline]
+    pub(super) fn may_exec(&self, cred: &Cred) -> bool {
+        // Relaxed: read like the attribute words. The mode changes inside a `rename_lock`
+        // write section, whose end check validates every walk that read the flag.
+        self.search_all.load(Ordering::Relaxed) || self.attr.read().may_exec(cred)
     }
 
     /// A consistent snapshot of the attributes, as `stat` reports them.
@@ -254,6 +269,12 @@ impl Inode {
         // same ENOENT a lookup that came a moment later would) and under the lock by updates.
         self.dead.load(Ordering::Relaxed)
     }
+}
+
+/// Whether `mode` lets every credential search: the execute bit of each class is set (the
+/// one class [`Attr::may_access`] picks then always has it).
+pub(super) const fn searchable_by_all(mode: u32) -> bool {
+    mode & 0o111 == 0o111
 }
 
 /// The [`S_IFMT`] bits for an inode of `kind`.

@@ -422,7 +422,7 @@ impl<R: Rcu + 'static> Dcache<R> {
         if inode.kind != Kind::Directory {
             return Err(Errno::ENOTDIR);
         }
-        if inode.attr.read().may_exec(cred) {
+        if inode.may_exec(cred) {
             Ok(())
         } else {
             Err(Errno::EACCES)
@@ -758,7 +758,8 @@ mod tests {
     }
 
     /// Search permission for a non-root credential, in both modes: owner, group and other
-    /// classes; a chmod changes the answer; uid 0 passes; a non-directory is ENOTDIR.
+    /// classes; a chmod changes the answer, also to and from a mode that lets everyone
+    /// search; uid 0 passes; a non-directory is ENOTDIR.
     #[test]
     fn search_permission_for_users() {
         let (rcu, ns) = ns();
@@ -788,6 +789,21 @@ mod tests {
         assert_eq!(both(&member, d.dentry), Err(Errno::EACCES));
         assert_eq!(both(&other, d.dentry), Ok(()));
         assert_eq!(stat_of(&ns, d).mode, S_IFDIR | 0o701, "the type bits stay");
+        // With every execute bit, everyone may search; once one is cleared, only the class
+        // that has it (the owner is judged by the owner bits alone).
+        ns.set_attr(d, |attr| attr.mode = 0o711).unwrap();
+        for cred in [&owner, &member, &other] {
+            assert_eq!(both(cred, d.dentry), Ok(()));
+        }
+        ns.set_attr(d, |attr| attr.mode = 0o611).unwrap();
+        assert_eq!(both(&owner, d.dentry), Err(Errno::EACCES));
+        assert_eq!(both(&member, d.dentry), Ok(()));
+        ns.set_attr(d, |attr| attr.mode = 0o751).unwrap();
+        assert_eq!(both(&owner, d.dentry), Ok(()));
+        assert_eq!(both(&member, d.dentry), Ok(()));
+        assert_eq!(both(&other, d.dentry), Ok(()));
+        ns.set_attr(d, |attr| attr.mode = 0o750).unwrap();
+        assert_eq!(both(&other, d.dentry), Err(Errno::EACCES));
         assert_eq!(both(&owner, f.dentry), Err(Errno::ENOTDIR));
         ns.put(d);
         ns.put(f);

@@ -13,7 +13,9 @@ use core::sync::atomic::Ordering;
 use rcu_core::{Rcu, ReadGuard};
 
 use super::dentry::{Dentry, NAME_MAX, NEEDS_REVALIDATE, STALE, UNCACHED};
-use super::inode::{sticky_forbids, Attr, Cred, Link, MAY_EXEC, MAY_WRITE, S_IFMT};
+use super::inode::{
+    searchable_by_all, sticky_forbids, Attr, Cred, Link, MAY_EXEC, MAY_WRITE, S_IFMT,
+};
 #[cfg(test)]
 use super::mount::Mount;
 use super::reclaim::{get_not_dead, put_ref, Victim};
@@ -302,7 +304,7 @@ impl<R: Rcu + 'static> Dcache<R> {
         let guard = self.rcu.read_lock();
         let inode = self.inode_rcu(&guard, at.dentry).ok_or(Errno::ENOENT)?;
         let mut rename = None;
-        inode.attr.update(|attr| {
+        let mode = inode.attr.update(|attr| {
             let file_type = attr.mode & S_IFMT;
             let before = (attr.mode, attr.uid, attr.gid);
             f(attr);
@@ -312,7 +314,13 @@ impl<R: Rcu + 'static> Dcache<R> {
                 // `rename` is dropped), so that the section spans the change.
                 rename = Some(self.rename_lock.write_begin());
             }
+            attr.mode
         });
+        // Relaxed: inside the `rename_lock` section when the mode changed (see
+        // `Inode::may_exec`); an unchanged mode stores the value the flag already has.
+        inode
+            .search_all
+            .store(searchable_by_all(mode), Ordering::Relaxed);
         drop(rename);
         Ok(())
     }
