@@ -240,8 +240,10 @@ impl Inode {
     /// Whether `cred` may search this inode ([`Attr::may_exec`]).
     #[inline]
     pub(super) fn may_exec(&self, cred: &Cred) -> bool {
-        // Relaxed: read like the attribute words. The mode changes inside a `rename_lock`
-        // write section, whose end check validates every walk that read the flag.
+        // Relaxed: read like the attribute words. The flag changes inside a `rename_lock`
+        // write section: a walk that saw the new value also sees the section begun (the
+        // Release fence of `write_begin` pairs with the Acquire fence of `read_retry`), and
+        // its end check sends it round again.
         self.search_all.load(Ordering::Relaxed) || self.attr.read().may_exec(cred)
     }
 
