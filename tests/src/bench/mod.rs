@@ -214,8 +214,7 @@ pub fn measure(settings: &Settings, group: &str, mut rows: Vec<Row<'_>>) -> Vec<
             let sample = (row.run)(ops[i]);
             let spent = sample.ns_per_op * ops[i] as f64;
             if spent > 2.0 * target {
-                let scaled = (ops[i] as f64 * target / spent).ceil() as u64;
-                ops[i] = scaled.max(MIN_OPS.min(row.max_ops));
+                ops[i] = scaled_ops(ops[i], target, spent, row.max_ops);
             }
             samples[i].push(sample);
         }
@@ -285,8 +284,7 @@ fn calibrate(run: &mut Batch<'_>, target: Duration, max_ops: u64) -> u64 {
         let spent = run(ops).ns_per_op * ops as f64;
         if spent >= target / 4.0 || ops >= max_ops {
             let again = run(ops).ns_per_op * ops as f64;
-            let scaled = (ops as f64 * target / spent.min(again).max(1.0)).ceil() as u64;
-            return scaled.clamp(MIN_OPS.min(max_ops), max_ops);
+            return scaled_ops(ops, target, spent.min(again), max_ops);
         }
         ops = if spent < target / 64.0 {
             ops * 16
@@ -295,6 +293,13 @@ fn calibrate(run: &mut Batch<'_>, target: Duration, max_ops: u64) -> u64 {
         }
         .min(max_ops);
     }
+}
+
+/// The batch size that takes `target` nanoseconds, given that `ops` operations took `spent`:
+/// at least [`MIN_OPS`] (or `max_ops` if smaller), at most `max_ops`.
+fn scaled_ops(ops: u64, target: f64, spent: f64, max_ops: u64) -> u64 {
+    let scaled = (ops as f64 * target / spent.max(1.0)).ceil() as u64;
+    scaled.clamp(MIN_OPS.min(max_ops), max_ops)
 }
 
 /// The start line of a batch: every thread of it (and any background thread) waits here,

@@ -4,11 +4,11 @@
 //! One operation is one consistent copy of the payload: [`seqlock::SeqLock::read`] (ours:
 //! the payload is copied as relaxed atomic words) and [`seqlock::SeqLock::read_or_lock`]
 //! (one optimistic attempt, then the writer lock: what a reader uses when writers are
-//! frequent), the `seqlock` crate's `read` (a
-//! `read_volatile` of the whole payload between the two count loads), crossbeam's
-//! `AtomicCell::load` (a lock-free atomic for 8 bytes; above 16 bytes its fallback: a global
-//! table of striped sequence locks, read optimistically), and a read lock plus copy of
-//! `std::sync::RwLock` and `spin::RwLock`. All readers read the same object.
+//! frequent), the `seqlock` crate's `read` (a `read_volatile` of the whole payload between
+//! the two count loads), crossbeam's `AtomicCell::load` (a lock-free atomic for 8 bytes;
+//! above 16 bytes its fallback: a global table of striped sequence locks, read
+//! optimistically), and a read lock plus copy of `std::sync::RwLock` and `spin::RwLock`. All
+//! readers read the same object.
 //!
 //! With a writer, one extra thread stores new values into the same object in a loop, without
 //! pausing, until the readers' batch is over; only the readers are timed. A multi-threaded
